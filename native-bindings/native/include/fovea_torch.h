@@ -1,0 +1,204 @@
+/*
+ * fovea_torch.h: Fovea's C API over libtorch.
+ *
+ * This is the whole native surface the Java side sees; its bindings are generated from this file by jextract
+ * (native-bindings/regenerate-bindings.sh). Plain C only: opaque handles, C scalar types, pointers, out-params.
+ *
+ * Rules that hold for every function below:
+ *  - No C++ exception ever leaves a function of this API.
+ *  - A function that can fail returns fovea_status. On FOVEA_OK its out-params are set and *error is left untouched.
+ *    On failure its out-params are left untouched and, when `error` is not NULL, *error receives a new fovea_error
+ *    that the caller owns and frees with fovea_error_free.
+ *  - Every object the API creates has exactly one free function: fovea_error_free, fovea_module_free,
+ *    fovea_tensor_free. Free functions accept NULL. Freeing an object twice is undefined behaviour: the Java layer
+ *    guarantees exactly once.
+ *  - Handles are not reference counted across the boundary: a handle passed to a function stays owned by the caller.
+ */
+#ifndef FOVEA_TORCH_H
+#define FOVEA_TORCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Status and errors                                                                                                 */
+
+typedef enum fovea_status {
+    FOVEA_OK = 0,
+    /* A bad argument to this API: NULL handle, unknown dtype or device, shape that does not fit, ... */
+    FOVEA_ERROR_INVALID_ARGUMENT = 1,
+    /* libtorch refused the operation: TorchScript failed to load or raised, shapes did not match, ... */
+    FOVEA_ERROR_TORCH = 2,
+    /* Host or device memory ran out. */
+    FOVEA_ERROR_OUT_OF_MEMORY = 3,
+    /* The model's output is not a tensor or a (nested) tuple/list of tensors, or more than the caller can take. */
+    FOVEA_ERROR_UNSUPPORTED_OUTPUT = 4,
+    /* Anything else that was thrown (a non-libtorch C++ exception). */
+    FOVEA_ERROR_INTERNAL = 5
+} fovea_status;
+
+/* An error: a status and a message (libtorch's own text where libtorch failed). Owned by whoever received it. */
+typedef struct fovea_error fovea_error;
+
+/* The status this error was returned with. Thread-safe (read-only). */
+fovea_status fovea_error_status(const fovea_error *error);
+
+/* The message, NUL-terminated UTF-8. The pointer is owned by `error` and valid until fovea_error_free(error). */
+const char *fovea_error_message(const fovea_error *error);
+
+/* Frees an error. NULL is ignored. Call once, from any thread, when no other thread uses `error`. */
+void fovea_error_free(fovea_error *error);
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Runtime                                                                                                           */
+
+/* libtorch's version, e.g. "1.13.1". Static storage: never freed. Thread-safe. */
+const char *fovea_torch_version(void);
+
+/* 1 when libtorch was built with CUDA and a CUDA device is usable, else 0. Thread-safe. */
+int32_t fovea_cuda_is_available(void);
+
+/* Number of usable CUDA devices (0 on a CPU-only build or machine). Thread-safe. */
+int32_t fovea_cuda_device_count(void);
+
+/*
+ * Sets libtorch's intra-op thread count for the whole process (at::set_num_threads; with OpenMP this also sets the
+ * OpenMP pool that OpenBLAS uses). num_threads must be >= 1. Call before running models: changing it while forwards
+ * run on other threads is allowed by libtorch but takes effect only for work started afterwards.
+ */
+fovea_status fovea_set_intra_op_threads(int32_t num_threads, fovea_error **error);
+
+/* libtorch's current intra-op thread count. Thread-safe. */
+int32_t fovea_intra_op_threads(void);
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Devices and data types                                                                                            */
+
+typedef enum fovea_device_type {
+    FOVEA_DEVICE_CPU = 0,
+    FOVEA_DEVICE_CUDA = 1
+} fovea_device_type;
+
+typedef enum fovea_dtype {
+    FOVEA_DTYPE_UINT8 = 0,
+    FOVEA_DTYPE_INT8 = 1,
+    FOVEA_DTYPE_INT32 = 2,
+    FOVEA_DTYPE_INT64 = 3,
+    FOVEA_DTYPE_FLOAT16 = 4,
+    FOVEA_DTYPE_BFLOAT16 = 5,
+    FOVEA_DTYPE_FLOAT32 = 6,
+    FOVEA_DTYPE_FLOAT64 = 7,
+    FOVEA_DTYPE_BOOL = 8,
+    /* Reported for a tensor whose type is none of the above (e.g. complex). Never accepted as input. */
+    FOVEA_DTYPE_OTHER = 99
+} fovea_dtype;
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Tensors                                                                                                           */
+
+/*
+ * A tensor handle. Either a view of caller memory (fovea_tensor_from_blob) or a tensor that owns its storage (a
+ * model output, the result of fovea_tensor_to_device). Owned by the caller that received it; freed with
+ * fovea_tensor_free.
+ *
+ * Thread-safety: the read-only functions (shape, dtype, device, host_data) may be called from several threads at
+ * once. A tensor may be used as a model input by several concurrent forwards. fovea_tensor_free must not race with
+ * any other use of the same handle.
+ */
+typedef struct fovea_tensor fovea_tensor;
+
+/*
+ * Creates a tensor that views `data` without copying: `rank` dimensions of sizes `shape[0..rank)`, contiguous,
+ * row-major, element type `dtype`, on the CPU.
+ *
+ * Ownership: `data` stays owned by the caller, who keeps it alive and unchanged-by-free until the returned tensor is
+ * freed AND every call that received the tensor has returned; libtorch never frees it. `shape` is copied and may be
+ * freed when this returns. rank may be 0 (a scalar); every size must be >= 0 and the byte size must fit in int64;
+ * `data` may be NULL only when the tensor has no elements, and must be aligned for `dtype`.
+ */
+fovea_status fovea_tensor_from_blob(void *data, const int64_t *shape, size_t rank, fovea_dtype dtype,
+                                    fovea_tensor **out, fovea_error **error);
+
+/*
+ * Copies `tensor` to a device (device_index is ignored for the CPU; -1 means the current CUDA device). The result
+ * is contiguous and owns its storage; the caller frees it. If `tensor` already is on that device a contiguous copy is
+ * still made, so the result never aliases caller memory.
+ */
+fovea_status fovea_tensor_to_device(const fovea_tensor *tensor, fovea_device_type device_type, int32_t device_index,
+                                    fovea_tensor **out, fovea_error **error);
+
+/* Number of dimensions. Thread-safe. */
+size_t fovea_tensor_rank(const fovea_tensor *tensor);
+
+/*
+ * The sizes of all dimensions, `fovea_tensor_rank` of them. The array is owned by the tensor and valid until it is
+ * freed. Thread-safe.
+ */
+const int64_t *fovea_tensor_shape(const fovea_tensor *tensor);
+
+/* The element type, FOVEA_DTYPE_OTHER for a type this API does not name. Thread-safe. */
+fovea_dtype fovea_tensor_dtype(const fovea_tensor *tensor);
+
+/* The device the tensor lives on. Both out-params are required. Thread-safe. */
+void fovea_tensor_device(const fovea_tensor *tensor, fovea_device_type *device_type, int32_t *device_index);
+
+/*
+ * The tensor's data on the host: a pointer to its first element and its size in bytes. Fails with
+ * FOVEA_ERROR_INVALID_ARGUMENT when the tensor is not on the CPU or is not contiguous (model outputs and
+ * fovea_tensor_to_device results always are). The memory is owned by the tensor and valid until it is freed; for a
+ * from_blob tensor it is the caller's own memory. Thread-safe.
+ */
+fovea_status fovea_tensor_host_data(const fovea_tensor *tensor, void **data, size_t *byte_size, fovea_error **error);
+
+/* Frees a tensor handle (for a view, the caller's memory is untouched). NULL is ignored. */
+void fovea_tensor_free(fovea_tensor *tensor);
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* TorchScript modules                                                                                               */
+
+/*
+ * A loaded TorchScript module, in eval mode, on one device.
+ *
+ * Thread-safety: fovea_module_forward may be called from several threads at once on the same module (TorchScript
+ * methods are safe for concurrent inference). fovea_module_free must not race with any other use of the handle.
+ */
+typedef struct fovea_module fovea_module;
+
+/*
+ * Loads the TorchScript file at `path` (NUL-terminated UTF-8) onto a device and puts it in eval mode. The caller owns
+ * the returned module and frees it with fovea_module_free. `path` may be freed when this returns.
+ */
+fovea_status fovea_module_load(const char *path, fovea_device_type device_type, int32_t device_index,
+                               fovea_module **out, fovea_error **error);
+
+/* The device the module was loaded onto. Both out-params are required. Thread-safe. */
+void fovea_module_device(const fovea_module *module, fovea_device_type *device_type, int32_t *device_index);
+
+/*
+ * Runs the module's forward method on `num_inputs` tensors, with autograd off (inference mode).
+ *
+ * The output must be a tensor, or a tuple or list of tensors (nested ones are flattened depth-first, in order); any
+ * other output is FOVEA_ERROR_UNSUPPORTED_OUTPUT. On success `outputs[0..*num_outputs)` receive new contiguous tensors
+ * that the caller owns and frees. When the model returns more tensors than `output_capacity`, the call fails with
+ * FOVEA_ERROR_UNSUPPORTED_OUTPUT, frees what it computed and names the count in the message.
+ *
+ * Ownership: `inputs` and the tensors in it stay owned by the caller and must stay alive (with any memory they view)
+ * until this returns; the module keeps no reference to them afterwards. Blocks the calling thread for the whole
+ * computation.
+ */
+fovea_status fovea_module_forward(fovea_module *module, fovea_tensor *const *inputs, size_t num_inputs,
+                                  fovea_tensor **outputs, size_t output_capacity, size_t *num_outputs,
+                                  fovea_error **error);
+
+/* Frees a module. NULL is ignored. */
+void fovea_module_free(fovea_module *module);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FOVEA_TORCH_H */

@@ -1,0 +1,109 @@
+"""Writes the TorchScript fixtures and reference outputs that the native-bindings tests compare against.
+
+Run with Debian's interpreter (python3-torch, python3-torchvision):
+
+    /usr/bin/python3 native-bindings/src/test/python/make_fixtures.py native-bindings/src/test/resources/fixtures
+
+Every tensor file is raw little-endian data, C order; fixtures.properties names each file's dtype and shape. The
+outputs are deterministic (fixed seeds), so rerunning only changes files when torch's numerics change.
+"""
+import os
+import sys
+from typing import Dict, List, Tuple
+
+import torch
+import torch.nn as nn
+from torchvision.models.vision_transformer import VisionTransformer
+
+IMAGE = (3, 32, 32)
+CLASSES = 10
+
+
+class TinyCnn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+        self.classifier = nn.Linear(16, CLASSES)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+class NestedOutputs(nn.Module):
+    """Returns (x * 2, [per-image sum, global mean]): three tensors once flattened."""
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        return x * 2, [x.sum(dim=(1, 2, 3)), x.mean()]
+
+
+class RaisesOnNegativeInput(nn.Module):
+    """Raises at run time when any input element is negative, else returns the input plus one."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if bool((x < 0).any()):
+            raise RuntimeError("fovea fixture: negative input")
+        return x + 1
+
+
+class DictOutput(nn.Module):
+    """An output that is not a tensor or a tuple/list of tensors."""
+
+    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        return {"logits": x}
+
+
+class ScaleUint8(nn.Module):
+    """uint8 NHWC pixels to float NCHW in [0, 1]: a model that takes the frame's bytes as they are."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 3, 1, 2).float() / 255.0
+
+
+def tiny_vit() -> nn.Module:
+    return VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64,
+                             num_classes=CLASSES)
+
+
+def main(out_dir: str) -> None:
+    os.makedirs(out_dir, exist_ok=True)
+    manifest = []
+
+    def write_tensor(name: str, tensor: torch.Tensor) -> None:
+        tensor = tensor.contiguous()
+        with open(os.path.join(out_dir, name), "wb") as f:
+            f.write(tensor.numpy().tobytes())
+        shape = ",".join(str(s) for s in tensor.shape)
+        manifest.append(f"{name}.dtype={str(tensor.dtype).replace('torch.', '')}")
+        manifest.append(f"{name}.shape={shape}")
+
+    def save(name: str, module: nn.Module) -> torch.jit.ScriptModule:
+        scripted = torch.jit.script(module.eval())
+        scripted.save(os.path.join(out_dir, name + ".pt"))
+        return scripted
+
+    torch.manual_seed(20261126)
+    for name, module in (("tiny_cnn", TinyCnn()), ("tiny_vit", tiny_vit())):
+        scripted = save(name, module)
+        for batch in (1, 4):
+            x = torch.rand(batch, *IMAGE)
+            with torch.no_grad():
+                y = scripted(x)
+            write_tensor(f"{name}.input_b{batch}.bin", x)
+            write_tensor(f"{name}.output_b{batch}.bin", y)
+
+    save("nested_outputs", NestedOutputs())
+    save("raises_on_negative", RaisesOnNegativeInput())
+    save("dict_output", DictOutput())
+    save("scale_uint8", ScaleUint8())
+
+    with open(os.path.join(out_dir, "fixtures.properties"), "w") as f:
+        f.write(f"# Written by make_fixtures.py with torch {torch.__version__}; raw little-endian tensors.\n")
+        f.write("\n".join(manifest) + "\n")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: make_fixtures.py OUTPUT_DIR")
+    main(sys.argv[1])
