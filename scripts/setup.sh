@@ -2,7 +2,8 @@
 # Installs what building and running Fovea needs on Debian/Ubuntu, and only what is missing. Run as root (or it
 # uses sudo). Prints each thing it does.
 #
-#   scripts/setup.sh            build tools, libtorch, OpenBLAS (OpenMP): enough to build and test
+#   scripts/setup.sh            build tools, libtorch, OpenBLAS (OpenMP), image codecs, and the Python gRPC packages
+#                               the cross-language tests use: enough to build and test
 #   scripts/setup.sh --models   also python3-torch and python3-torchvision, to create demo and benchmark models
 #
 # A JDK >= 22 must exist (Temurin 25 in /usr/lib/jvm here); on releases whose apt has openjdk-25 it is installed.
@@ -15,7 +16,8 @@ as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-packages=(cmake g++ make maven libtorch-dev libopenblas0-openmp)
+packages=(cmake g++ make maven libtorch-dev libopenblas0-openmp libturbojpeg0-dev libpng-dev
+  python3-grpcio python3-grpc-tools python3-pil)
 $want_models && packages+=(python3-torch python3-torchvision)
 
 missing=()

@@ -1,8 +1,9 @@
 // The floor for the Java layer's forward latency: the same TorchScript model, run from C++ against the same
 // libtorch with the same thread count and the same input, timed the same way (median of N after warm-up).
 //
-//   fovea_forward_floor MODEL BATCH THREADS WARMUP ITERATIONS
+//   fovea_forward_floor MODEL BATCH THREADS WARMUP ITERATIONS [SIZE]
 //
+// The input is a float32 batch of 3 x SIZE x SIZE images (SIZE defaults to 224) filled with 0.5.
 // Prints one line: `median_ms=<x> p90_ms=<y>`, read by the benchmark driver.
 #include <ATen/Parallel.h>
 #include <torch/script.h>
@@ -14,8 +15,8 @@
 #include <vector>
 
 int main(int argc, char **argv) {
-    if (argc != 6) {
-        std::fprintf(stderr, "usage: %s MODEL BATCH THREADS WARMUP ITERATIONS\n", argv[0]);
+    if (argc != 6 && argc != 7) {
+        std::fprintf(stderr, "usage: %s MODEL BATCH THREADS WARMUP ITERATIONS [SIZE]\n", argv[0]);
         return 2;
     }
     const char *model_path = argv[1];
@@ -23,12 +24,12 @@ int main(int argc, char **argv) {
     int threads = std::atoi(argv[3]);
     int warmup = std::atoi(argv[4]);
     int iterations = std::atoi(argv[5]);
+    int64_t size = argc == 7 ? std::atoll(argv[6]) : 224;
 
     at::set_num_threads(threads);
     torch::jit::Module module = torch::jit::load(model_path);
     module.eval();
-    // The same input as the Java side: a float32 batch of 3x224x224 images filled with 0.5.
-    at::Tensor input = torch::full({batch, 3, 224, 224}, 0.5f);
+    at::Tensor input = torch::full({batch, 3, size, size}, 0.5f);
 
     std::vector<double> millis;
     for (int i = 0; i < warmup + iterations; i++) {

@@ -197,6 +197,63 @@ fovea_status fovea_module_forward(fovea_module *module, fovea_tensor *const *inp
 /* Frees a module. NULL is ignored. */
 void fovea_module_free(fovea_module *module);
 
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Images: decoding and preprocessing on the model's device                                                          */
+
+/* Channel layouts of 8-bit pixels, and the channel order a model expects. */
+typedef enum fovea_pixel_format {
+    FOVEA_PIXEL_RGB = 0,
+    FOVEA_PIXEL_BGR = 1,
+    FOVEA_PIXEL_GRAY = 2
+} fovea_pixel_format;
+
+/*
+ * One input image, read in place (never copied on the host, never freed by this API).
+ *  - encoded != 0: `data` holds a whole JPEG or PNG file of `byte_size` bytes; the other fields are ignored.
+ *  - encoded == 0: interleaved 8-bit pixels in `format`, `height` rows `row_stride` bytes apart (0 means
+ *    width * channels); `byte_size` covers at least (height - 1) * row_stride + width * channels bytes.
+ * Width and height are each at most 16384, and width * height at most 64 Mi pixels, for raw and decoded images.
+ */
+typedef struct fovea_image {
+    const void *data;
+    size_t byte_size;
+    int32_t encoded;
+    uint32_t width;
+    uint32_t height;
+    uint32_t row_stride;
+    fovea_pixel_format format;
+} fovea_image;
+
+/*
+ * How images become a model's input, in the order torchvision applies Resize(resize_shorter_side) ->
+ * CenterCrop(crop_height, crop_width) -> ToTensor() -> Normalize(mean, std): resize so the shorter side is
+ * resize_shorter_side (the longer one scaled and truncated; bilinear, antialiased when shrinking, rounded to 8 bits as
+ * PIL does; 0 resizes straight to crop_width x crop_height), center-crop (zero padding if the image is smaller),
+ * scale to [0, 1], subtract mean and divide by std per channel. channel_order is what the model takes: RGB, BGR, or
+ * GRAY (one channel, PIL's luminance; only mean[0] and std[0] are used).
+ */
+typedef struct fovea_preprocess_spec {
+    uint32_t resize_shorter_side;
+    uint32_t crop_width;
+    uint32_t crop_height;
+    float mean[3];
+    float std[3];
+    fovea_pixel_format channel_order;
+} fovea_preprocess_spec;
+
+/*
+ * Decodes (JPEG through libjpeg-turbo, PNG through libpng; alpha dropped) and preprocesses `count` images into one new
+ * float32 tensor [count, channels, crop_height, crop_width], contiguous, on the given device. Raw pixels cross to the
+ * device as 8-bit values and are converted there. The caller owns the result and frees it.
+ *
+ * Ownership: `images`, the memory they point to and `spec` are only read during the call and stay the caller's.
+ * Failure: FOVEA_ERROR_INVALID_ARGUMENT with a message that starts with the image's index ("image 2: ...") for a bad
+ * or undecodable image, or names the spec field. Thread-safe: calls may run concurrently.
+ */
+fovea_status fovea_preprocess(const fovea_image *images, size_t count, const fovea_preprocess_spec *spec,
+                              fovea_device_type device_type, int32_t device_index, fovea_tensor **out,
+                              fovea_error **error);
+
 #ifdef __cplusplus
 }
 #endif

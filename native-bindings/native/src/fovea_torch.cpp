@@ -4,6 +4,7 @@
 // into a fovea_status plus a fovea_error: nothing thrown here may unwind into the JVM.
 
 #include "fovea_torch.h"
+#include "internal.h"
 
 #include <torch/cuda.h>
 #include <torch/script.h>
@@ -20,73 +21,12 @@
 #include <utility>
 #include <vector>
 
-struct fovea_error {
-    fovea_status status;
-    std::string message;
-};
-
-struct fovea_tensor {
-    at::Tensor tensor;
-};
-
-struct fovea_module {
-    torch::jit::Module module;
-    c10::Device device;
-};
-
 namespace {
 
-// A failure detected by this shim itself, carrying the status to report.
-class ApiError : public std::runtime_error {
-public:
-    ApiError(fovea_status status, const std::string &message) : std::runtime_error(message), status_(status) {}
-    fovea_status status() const { return status_; }
-
-private:
-    fovea_status status_;
-};
-
-void require(bool condition, const char *message) {
-    if (!condition) {
-        throw ApiError(FOVEA_ERROR_INVALID_ARGUMENT, message);
-    }
-}
-
-fovea_status fail(fovea_error **error, fovea_status status, const char *message) noexcept {
-    if (error != nullptr) {
-        // If even the error object cannot be allocated, the caller still gets the status.
-        *error = new (std::nothrow) fovea_error{status, std::string()};
-        if (*error != nullptr) {
-            try {
-                (*error)->message = message;
-            } catch (...) {
-            }
-        }
-    }
-    return status;
-}
-
-// Runs `body`, mapping every exception to a status and an error. Order matters: OutOfMemoryError is a c10::Error.
-template <typename Body>
-fovea_status guarded(fovea_error **error, Body &&body) noexcept {
-    try {
-        body();
-        return FOVEA_OK;
-    } catch (const ApiError &e) {
-        return fail(error, e.status(), e.what());
-    } catch (const c10::OutOfMemoryError &e) {
-        return fail(error, FOVEA_ERROR_OUT_OF_MEMORY, e.what_without_backtrace());
-    } catch (const c10::Error &e) {
-        return fail(error, FOVEA_ERROR_TORCH, e.what_without_backtrace());
-    } catch (const std::bad_alloc &) {
-        return fail(error, FOVEA_ERROR_OUT_OF_MEMORY, "out of host memory");
-    } catch (const std::exception &e) {
-        // torch::jit::JITException (a TorchScript `raise`) and other libtorch errors derive from std::exception.
-        return fail(error, FOVEA_ERROR_TORCH, e.what());
-    } catch (...) {
-        return fail(error, FOVEA_ERROR_INTERNAL, "unknown C++ exception in libtorch");
-    }
-}
+using fovea::ApiError;
+using fovea::guarded;
+using fovea::require;
+using fovea::to_device;
 
 c10::ScalarType to_scalar_type(fovea_dtype dtype) {
     switch (dtype) {
@@ -115,16 +55,6 @@ fovea_dtype to_fovea_dtype(c10::ScalarType type) {
         case c10::kDouble: return FOVEA_DTYPE_FLOAT64;
         case c10::kBool: return FOVEA_DTYPE_BOOL;
         default: return FOVEA_DTYPE_OTHER;
-    }
-}
-
-c10::Device to_device(fovea_device_type type, int32_t index) {
-    switch (type) {
-        case FOVEA_DEVICE_CPU: return c10::Device(c10::DeviceType::CPU);
-        case FOVEA_DEVICE_CUDA:
-            require(index >= -1 && index <= std::numeric_limits<int8_t>::max(), "CUDA device index out of range");
-            return c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(index));
-        default: throw ApiError(FOVEA_ERROR_INVALID_ARGUMENT, "unknown device type " + std::to_string(type));
     }
 }
 

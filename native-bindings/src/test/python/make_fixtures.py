@@ -11,8 +11,12 @@ import os
 import sys
 from typing import Dict, List, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
+from PIL import Image
+from skimage import data as photos
+from torchvision import transforms
 from torchvision.models.vision_transformer import VisionTransformer
 
 IMAGE = (3, 32, 32)
@@ -97,6 +101,17 @@ def main(out_dir: str) -> None:
     save("raises_on_negative", RaisesOnNegativeInput())
     save("dict_output", DictOutput())
     save("scale_uint8", ScaleUint8())
+
+    # Real photos, and what torchvision's Resize(256) -> CenterCrop(224) makes of them when PIL opens the file: the
+    # uint8 crop that ToTensor() and Normalize() then scale exactly.
+    resize_crop = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224)])
+    for name, pixels, fmt in (("cat.png", photos.chelsea()[30:270, 40:400], "PNG"),
+                              ("coffee.jpg", photos.coffee(), "JPEG")):
+        path = os.path.join(out_dir, name)
+        Image.fromarray(pixels).save(path, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+        with Image.open(path) as image:
+            reference = np.asarray(resize_crop(image.convert("RGB")))
+        write_tensor(name + ".resize256_crop224.bin", torch.from_numpy(reference.copy()))
 
     with open(os.path.join(out_dir, "fixtures.properties"), "w") as f:
         f.write(f"# Written by make_fixtures.py with torch {torch.__version__}; raw little-endian tensors.\n")

@@ -15,9 +15,10 @@ import java.util.Locale;
 
 /**
  * Forward latency through the Java layer, the mirror of native/bench/forward_floor.cpp: same model, input (a float32
- * batch of 3x224x224 images filled with 0.5), thread count, warm-up and timing, so the two medians compare directly.
+ * batch of 3 x SIZE x SIZE images filled with 0.5, SIZE 224 by default), thread count, warm-up and timing, so the two
+ * medians compare directly.
  *
- * <pre>ForwardLatency MODEL BATCH THREADS WARMUP ITERATIONS</pre>
+ * <pre>ForwardLatency MODEL BATCH THREADS WARMUP ITERATIONS [SIZE]</pre>
  *
  * Prints {@code median_ms=<x> p90_ms=<y>}.
  */
@@ -26,8 +27,8 @@ public final class ForwardLatency {
     private ForwardLatency() {}
 
     public static void main(String[] args) {
-        if (args.length != 5) {
-            System.err.println("usage: ForwardLatency MODEL BATCH THREADS WARMUP ITERATIONS");
+        if (args.length != 5 && args.length != 6) {
+            System.err.println("usage: ForwardLatency MODEL BATCH THREADS WARMUP ITERATIONS [SIZE]");
             System.exit(2);
         }
         Path model = Path.of(args[0]);
@@ -35,17 +36,18 @@ public final class ForwardLatency {
         int threads = Integer.parseInt(args[2]);
         int warmUp = Integer.parseInt(args[3]);
         int iterations = Integer.parseInt(args[4]);
+        int size = args.length == 6 ? Integer.parseInt(args[5]) : 224;
 
         TorchRuntime.setIntraOpThreads(threads);
         double[] millis = new double[iterations];
         try (Arena arena = Arena.ofConfined();
                 TorchModule module = TorchModule.load(model, Device.CPU)) {
-            long elements = (long) batch * 3 * 224 * 224;
+            long elements = (long) batch * 3 * size * size;
             MemorySegment images = arena.allocate(ValueLayout.JAVA_FLOAT, elements);
             for (long i = 0; i < elements; i++) {
                 images.setAtIndex(ValueLayout.JAVA_FLOAT, i, 0.5f);
             }
-            try (Tensor input = Tensor.wrap(images, DType.FLOAT32, batch, 3, 224, 224)) {
+            try (Tensor input = Tensor.wrap(images, DType.FLOAT32, batch, 3, size, size)) {
                 for (int i = 0; i < warmUp + iterations; i++) {
                     long start = System.nanoTime();
                     List<Tensor> outputs = module.forward(input);

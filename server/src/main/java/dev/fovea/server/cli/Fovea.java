@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = VersionProvider.class,
         description = "Fovea: a low-latency model server for TorchScript vision models.",
-        subcommands = {PredictCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {ServeCommand.class, PredictCommand.class, CommandLine.HelpCommand.class})
 public final class Fovea {
 
     public static void main(String[] args) {

@@ -6,6 +6,7 @@ import dev.fovea.torch.NativeException;
 import dev.fovea.torch.Tensor;
 import dev.fovea.torch.TorchModule;
 import dev.fovea.torch.TorchRuntime;
+import dev.fovea.server.inference.Softmax;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;

@@ -1399,5 +1399,98 @@ public class fovea_torch_h extends fovea_torch_h$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+    private static final int FOVEA_PIXEL_RGB = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum fovea_pixel_format.FOVEA_PIXEL_RGB = 0
+     * }
+     */
+    public static int FOVEA_PIXEL_RGB() {
+        return FOVEA_PIXEL_RGB;
+    }
+    private static final int FOVEA_PIXEL_BGR = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum fovea_pixel_format.FOVEA_PIXEL_BGR = 1
+     * }
+     */
+    public static int FOVEA_PIXEL_BGR() {
+        return FOVEA_PIXEL_BGR;
+    }
+    private static final int FOVEA_PIXEL_GRAY = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * enum fovea_pixel_format.FOVEA_PIXEL_GRAY = 2
+     * }
+     */
+    public static int FOVEA_PIXEL_GRAY() {
+        return FOVEA_PIXEL_GRAY;
+    }
+
+    private static class fovea_preprocess {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_POINTER,
+            fovea_torch_h.C_LONG,
+            fovea_torch_h.C_POINTER,
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_POINTER,
+            fovea_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("fovea_preprocess");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * fovea_status fovea_preprocess(const fovea_image *images, size_t count, const fovea_preprocess_spec *spec, fovea_device_type device_type, int32_t device_index, fovea_tensor **out, fovea_error **error)
+     * }
+     */
+    public static FunctionDescriptor fovea_preprocess$descriptor() {
+        return fovea_preprocess.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * fovea_status fovea_preprocess(const fovea_image *images, size_t count, const fovea_preprocess_spec *spec, fovea_device_type device_type, int32_t device_index, fovea_tensor **out, fovea_error **error)
+     * }
+     */
+    public static MethodHandle fovea_preprocess$handle() {
+        return fovea_preprocess.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * fovea_status fovea_preprocess(const fovea_image *images, size_t count, const fovea_preprocess_spec *spec, fovea_device_type device_type, int32_t device_index, fovea_tensor **out, fovea_error **error)
+     * }
+     */
+    public static MemorySegment fovea_preprocess$address() {
+        return fovea_preprocess.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * fovea_status fovea_preprocess(const fovea_image *images, size_t count, const fovea_preprocess_spec *spec, fovea_device_type device_type, int32_t device_index, fovea_tensor **out, fovea_error **error)
+     * }
+     */
+    public static int fovea_preprocess(MemorySegment images, long count, MemorySegment spec, int device_type, int device_index, MemorySegment out, MemorySegment error) {
+        var mh$ = fovea_preprocess.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("fovea_preprocess", images, count, spec, device_type, device_index, out, error);
+            }
+            return (int)mh$.invokeExact(images, count, spec, device_type, device_index, out, error);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
 }
 

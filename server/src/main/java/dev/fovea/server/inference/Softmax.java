@@ -1,14 +1,14 @@
-package dev.fovea.server.cli;
+package dev.fovea.server.inference;
 
 import java.util.Comparator;
 import java.util.stream.IntStream;
 
 /** Turns a row of logits into probabilities and picks the best classes. */
-final class Softmax {
+public final class Softmax {
 
     private Softmax() {}
 
-    static float[] of(float[] logits) {
+    public static float[] of(float[] logits) {
         double max = Double.NEGATIVE_INFINITY;
         for (float logit : logits) {
             max = Math.max(max, logit);
@@ -27,7 +27,7 @@ final class Softmax {
     }
 
     /** Indices of the k largest values, largest first; ties keep the lower index first. */
-    static int[] topK(float[] values, int k) {
+    public static int[] topK(float[] values, int k) {
         return IntStream.range(0, values.length)
                 .boxed()
                 .sorted(Comparator.comparingDouble((Integer i) -> values[i]).reversed())

@@ -1,0 +1,61 @@
+package dev.fovea.client.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.fovea.v1.Classification;
+import dev.fovea.v1.FrameSkipped;
+import dev.fovea.v1.Result;
+import dev.fovea.v1.StreamPredictResponse;
+import org.junit.jupiter.api.Test;
+
+class StreamStatsTest {
+
+    private static StreamPredictResponse result(long frameId, String label) {
+        return StreamPredictResponse.newBuilder().setFrameId(frameId)
+                .setResult(Result.newBuilder().addClasses(Classification.newBuilder().setLabel(label))).build();
+    }
+
+    @Test
+    void latencyPercentilesUseTheNearestRank() {
+        StreamStats stats = new StreamStats();
+        for (long id = 1; id <= 100; id++) {
+            stats.sending(id, 0, null);
+            stats.received(result(id, "x"), id * 1_000_000); // frame id ms
+        }
+        assertEquals(50.0, stats.latencyMillis(50));
+        assertEquals(90.0, stats.latencyMillis(90));
+        assertEquals(99.0, stats.latencyMillis(99));
+        assertEquals(100.0, stats.latencyMillis(100));
+        assertTrue(Double.isNaN(stats.accuracy()), "nothing to judge without the truth");
+    }
+
+    @Test
+    void accuracyJudgesResultsAgainstTheTruthOfTheirOwnFrame() {
+        StreamStats stats = new StreamStats();
+        stats.sending(1, 0, "circle");
+        stats.sending(2, 0, "square");
+        stats.sending(3, 0, "cross");
+        stats.received(result(2, "square"), 5);
+        stats.received(result(1, "square"), 5);
+        stats.received(StreamPredictResponse.newBuilder().setFrameId(3)
+                .setSkipped(FrameSkipped.newBuilder().setSupersededBy(4)).build(), 5);
+
+        assertEquals(0.5, stats.accuracy());
+        assertEquals(2, stats.results());
+        assertEquals(1, stats.skipped());
+        assertNull(stats.received(result(9, "circle"), 5), "a frame this stream never sent");
+    }
+
+    @Test
+    void framesNotSentAreNotCounted() {
+        StreamStats stats = new StreamStats();
+        stats.sending(1, 0, null);
+        stats.sending(2, 0, null);
+        stats.notSent(2, true);
+        assertEquals(1, stats.sent());
+        assertEquals(1, stats.dropped());
+        assertTrue(stats.summary(1_000_000_000).contains("dropped before sending (stream busy) 1"));
+    }
+}

@@ -1,0 +1,101 @@
+package dev.fovea.server;
+
+import dev.fovea.server.grpc.InferenceService;
+import dev.fovea.server.repository.ModelRepository;
+import dev.fovea.server.repository.ServedModel;
+import dev.fovea.v1.InferenceServiceGrpc;
+import dev.fovea.v1.ModelInfo;
+import dev.fovea.v1.ModelStatus;
+import io.grpc.Server;
+import io.grpc.ServerBuilder;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.protobuf.services.HealthStatusManager;
+import io.grpc.protobuf.services.ProtoReflectionServiceV1;
+import java.io.IOException;
+import java.util.Objects;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Logger;
+
+/**
+ * The running server: the model repository (already loaded and warmed up) behind fovea.v1.InferenceService,
+ * grpc.health.v1 (overall and per model: the service name is the model's name) and server reflection.
+ *
+ * <p>Ownership: takes the repository and closes it in {@link #stop}. The builder is the caller's choice of transport
+ * (Netty for the real thing, in-process for tests); this class sets the executor and services on it.
+ */
+public final class FoveaServer {
+
+    private static final Logger log = Logger.getLogger(FoveaServer.class.getName());
+
+    private final ModelRepository repository;
+    private final ExecutorService callExecutor;
+    private final HealthStatusManager health = new HealthStatusManager();
+    private final Server server;
+
+    /**
+     * @param callThreads threads that run gRPC handlers and send responses; they only validate, copy and queue, so
+     *     a few per core suffice
+     */
+    public FoveaServer(ServerBuilder<?> builder, ModelRepository repository, int callThreads) {
+        this.repository = Objects.requireNonNull(repository, "repository");
+        AtomicInteger threadNumber = new AtomicInteger();
+        this.callExecutor = Executors.newFixedThreadPool(callThreads, task -> Thread.ofPlatform()
+                .name("fovea-grpc-" + threadNumber.incrementAndGet()).daemon().unstarted(task));
+        this.server = builder
+                .executor(callExecutor)
+                .addService(new InferenceService(repository, callExecutor))
+                .addService(health.getHealthService())
+                .addService(ProtoReflectionServiceV1.newInstance())
+                .build();
+    }
+
+    /** Starts listening, then reports SERVING (models are ready: the repository warmed them up). */
+    public FoveaServer start() throws IOException {
+        server.start();
+        for (ModelInfo model : repository.describeAll()) {
+            health.setStatus(model.getName(), model.getStatus() == ModelStatus.MODEL_STATUS_READY
+                    ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+        }
+        health.setStatus(InferenceServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
+        health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.SERVING);
+        return this;
+    }
+
+    /** The port the server listens on (useful when started on port 0); -1 for in-process transports. */
+    public int port() {
+        return server.getPort();
+    }
+
+    /**
+     * Stops accepting calls, lets the running ones finish for at most {@code graceMillis}, then cancels what is left,
+     * drains the models' queues and frees their native memory. Safe to call more than once.
+     */
+    public void stop(long graceMillis) throws InterruptedException {
+        health.enterTerminalState();
+        server.shutdown();
+        if (!server.awaitTermination(graceMillis, TimeUnit.MILLISECONDS)) {
+            log.warning("calls still running after " + graceMillis + " ms; cancelling them");
+            server.shutdownNow();
+            server.awaitTermination(5, TimeUnit.SECONDS);
+        }
+        repository.close();
+        callExecutor.shutdown();
+        callExecutor.awaitTermination(5, TimeUnit.SECONDS);
+    }
+
+    public void blockUntilShutdown() throws InterruptedException {
+        server.awaitTermination();
+    }
+
+    public ModelRepository repository() {
+        return repository;
+    }
+
+    /** Names of the models that serve, for the start-up log. */
+    public String servedModelNames() {
+        return String.join(", ", repository.servedModels().stream().map(ServedModel::name).toList());
+    }
+}

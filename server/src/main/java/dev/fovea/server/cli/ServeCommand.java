@@ -1,0 +1,87 @@
+package dev.fovea.server.cli;
+
+import dev.fovea.server.FoveaServer;
+import dev.fovea.server.repository.ModelRepository;
+import dev.fovea.torch.TorchRuntime;
+import io.grpc.netty.NettyServerBuilder;
+import java.io.PrintWriter;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code fovea serve}: loads and warms up every model of a repository, then serves fovea.v1 over gRPC until SIGTERM
+ * or SIGINT, when it stops accepting calls, finishes the running ones and frees native memory.
+ */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = "Serve the models of a model repository over gRPC.")
+final class ServeCommand implements Callable<Integer> {
+
+    @Spec
+    private CommandSpec spec;
+
+    @Option(names = "--model-repository", required = true,
+            description = "Folder with one sub-folder per model: model.pt, config.pbtxt, labels.txt.")
+    private Path modelRepository;
+
+    @Option(names = "--host", defaultValue = "0.0.0.0", description = "Address to listen on (default: ${DEFAULT-VALUE}).")
+    private String host;
+
+    @Option(names = "--port", defaultValue = "8001", description = "Port to listen on; 0 picks a free one (default: ${DEFAULT-VALUE}).")
+    private int port;
+
+    @Option(names = "--max-message-bytes", defaultValue = "67108864",
+            description = "Largest request message accepted; larger ones get RESOURCE_EXHAUSTED (default: ${DEFAULT-VALUE}).")
+    private int maxMessageBytes;
+
+    @Option(names = "--threads", defaultValue = "0",
+            description = "libtorch intra-op threads; 0 means one per core (default: ${DEFAULT-VALUE}).")
+    private int threads;
+
+    @Option(names = "--call-threads", defaultValue = "8",
+            description = "Threads for gRPC handlers, which validate and queue but never compute (default: ${DEFAULT-VALUE}).")
+    private int callThreads;
+
+    @Option(names = "--queue-capacity", defaultValue = "64",
+            description = "Requests each model may hold waiting before new ones get RESOURCE_EXHAUSTED (default: ${DEFAULT-VALUE}).")
+    private int queueCapacity;
+
+    @Option(names = "--shutdown-grace-seconds", defaultValue = "30",
+            description = "How long SIGTERM waits for running calls (default: ${DEFAULT-VALUE}).")
+    private int graceSeconds;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        TorchRuntime.setIntraOpThreads(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
+        out.printf("fovea: libtorch %s, %d intra-op threads, CUDA devices: %d%n", TorchRuntime.torchVersion(),
+                TorchRuntime.intraOpThreads(), TorchRuntime.cudaDeviceCount());
+        out.flush();
+        ModelRepository repository = ModelRepository.open(modelRepository,
+                new ModelRepository.Options(queueCapacity));
+        FoveaServer server = new FoveaServer(
+                NettyServerBuilder.forAddress(new InetSocketAddress(host, port)).maxInboundMessageSize(maxMessageBytes),
+                repository, callThreads).start();
+        out.printf("fovea: serving [%s] on %s:%d%n", server.servedModelNames(), host, server.port());
+        out.flush();
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("fovea-shutdown").unstarted(() -> {
+            try {
+                server.stop(graceSeconds * 1000L);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                System.err.println("fovea: stopped");
+                stopped.countDown();
+            }
+        }));
+        server.blockUntilShutdown();
+        stopped.await();
+        return 0;
+    }
+}

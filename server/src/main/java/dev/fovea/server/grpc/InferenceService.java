@@ -1,0 +1,131 @@
+package dev.fovea.server.grpc;
+
+import dev.fovea.server.inference.InferenceRequest;
+import dev.fovea.server.inference.InputImage;
+import dev.fovea.server.inference.Prediction;
+import dev.fovea.server.repository.ModelRepository;
+import dev.fovea.server.repository.ServedModel;
+import dev.fovea.v1.GetModelRequest;
+import dev.fovea.v1.InferenceServiceGrpc;
+import dev.fovea.v1.ListModelsRequest;
+import dev.fovea.v1.ListModelsResponse;
+import dev.fovea.v1.ModelInfo;
+import dev.fovea.v1.PredictRequest;
+import dev.fovea.v1.PredictResponse;
+import dev.fovea.v1.StreamPredictRequest;
+import dev.fovea.v1.StreamPredictResponse;
+import io.grpc.Context;
+import io.grpc.Deadline;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.lang.foreign.Arena;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+
+/**
+ * fovea.v1.InferenceService: validates on the gRPC thread, queues on the model's runner, and answers from
+ * {@code responseExecutor} (never from a model's worker, which goes straight back to computing).
+ */
+public final class InferenceService extends InferenceServiceGrpc.InferenceServiceImplBase {
+
+    static final int DEFAULT_TOP_K = 5;
+
+    private final ModelRepository repository;
+    private final Executor responseExecutor;
+
+    public InferenceService(ModelRepository repository, Executor responseExecutor) {
+        this.repository = Objects.requireNonNull(repository, "repository");
+        this.responseExecutor = Objects.requireNonNull(responseExecutor, "responseExecutor");
+    }
+
+    @Override
+    public void predict(PredictRequest request, StreamObserver<PredictResponse> responses) {
+        ServedModel model;
+        InferenceRequest inference;
+        Arena memory = Arena.ofShared();
+        try {
+            model = servedModel(request.getModel());
+            if (request.getImagesCount() == 0) {
+                throw Statuses.invalid("images is empty: send at least one image");
+            }
+            List<InputImage> images = RequestImages.toInputs(request.getImagesList(), "images", memory);
+            inference = newRequest(images, request.getTopK(), request.getIncludeOutputTensors(), memory);
+        } catch (RuntimeException e) {
+            memory.close();
+            responses.onError(Statuses.of(e).asRuntimeException());
+            return;
+        }
+        model.runner().submit(inference).whenCompleteAsync((predictions, failure) -> {
+            if (failure != null) {
+                responses.onError(Statuses.of(failure).asRuntimeException());
+                return;
+            }
+            PredictResponse.Builder response = PredictResponse.newBuilder().setModel(model.name());
+            for (Prediction prediction : predictions) {
+                response.addResults(Results.toWire(prediction));
+            }
+            responses.onNext(response.build());
+            responses.onCompleted();
+        }, responseExecutor);
+    }
+
+    @Override
+    public StreamObserver<StreamPredictRequest> streamPredict(StreamObserver<StreamPredictResponse> responses) {
+        StreamSession session = new StreamSession(this, (ServerCallStreamObserver<StreamPredictResponse>) responses);
+        session.start();
+        return session;
+    }
+
+    @Override
+    public void listModels(ListModelsRequest request, StreamObserver<ListModelsResponse> responses) {
+        responses.onNext(ListModelsResponse.newBuilder().addAllModels(repository.describeAll()).build());
+        responses.onCompleted();
+    }
+
+    @Override
+    public void getModel(GetModelRequest request, StreamObserver<ModelInfo> responses) {
+        repository.describe(request.getName()).ifPresentOrElse(info -> {
+            responses.onNext(info);
+            responses.onCompleted();
+        }, () -> responses.onError(notFound(request.getName()).asRuntimeException()));
+    }
+
+    /** The model to run, or a NOT_FOUND / UNAVAILABLE status exception. */
+    ServedModel servedModel(String name) {
+        return repository.find(name).orElseThrow(() -> repository.describe(name)
+                .map(failed -> Status.UNAVAILABLE.withDescription("model '" + name + "' is not serving: "
+                        + failed.getStatusMessage()))
+                .orElseGet(() -> notFound(name))
+                .asRuntimeException());
+    }
+
+    /** A request bound to the current call's deadline and cancellation. */
+    static InferenceRequest newRequest(List<InputImage> images, int topK, boolean includeOutputs, Arena memory) {
+        Context context = Context.current();
+        Deadline deadline = context.getDeadline();
+        long now = System.nanoTime();
+        long deadlineNanos = deadline == null ? InferenceRequest.NO_DEADLINE
+                : now + deadline.timeRemaining(TimeUnit.NANOSECONDS);
+        return new InferenceRequest(images, topK == 0 ? DEFAULT_TOP_K : topK, includeOutputs, deadlineNanos,
+                context::isCancelled, now, memory);
+    }
+
+    CompletableFuture<List<Prediction>> submit(ServedModel model, InferenceRequest request) {
+        return model.runner().submit(request);
+    }
+
+    Executor responseExecutor() {
+        return responseExecutor;
+    }
+
+    private Status notFound(String name) {
+        String known = repository.describeAll().stream().map(ModelInfo::getName).collect(Collectors.joining(", "));
+        return Status.NOT_FOUND.withDescription("model '" + name + "' is not in the repository (models: "
+                + (known.isEmpty() ? "none" : known) + ")");
+    }
+}

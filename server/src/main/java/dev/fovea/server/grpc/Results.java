@@ -1,0 +1,38 @@
+package dev.fovea.server.grpc;
+
+import com.google.protobuf.UnsafeByteOperations;
+import dev.fovea.server.inference.Prediction;
+import dev.fovea.v1.Classification;
+import dev.fovea.v1.RawTensor;
+import dev.fovea.v1.Result;
+import dev.fovea.v1.Timings;
+
+/** Turns {@link Prediction}s into wire {@link Result}s. */
+final class Results {
+
+    private Results() {}
+
+    static Result toWire(Prediction prediction) {
+        Result.Builder result = Result.newBuilder();
+        for (Prediction.ClassScore score : prediction.classes()) {
+            result.addClasses(Classification.newBuilder().setIndex(score.index()).setLabel(score.label())
+                    .setScore(score.score()));
+        }
+        for (Prediction.OutputTensor output : prediction.outputs()) {
+            RawTensor.Builder tensor = RawTensor.newBuilder().setDtype(DataTypes.toWire(output.dtype()));
+            for (long size : output.shape()) {
+                tensor.addShape(size);
+            }
+            // The array was made for this prediction alone and is never written again: wrapping it is safe.
+            result.addOutputs(tensor.setData(UnsafeByteOperations.unsafeWrap(output.data())));
+        }
+        Prediction.Timings timings = prediction.timings();
+        return result.setTimings(Timings.newBuilder()
+                        .setQueueUs(timings.queueMicros())
+                        .setPreprocessUs(timings.preprocessMicros())
+                        .setInferenceUs(timings.inferenceMicros())
+                        .setPostprocessUs(timings.postprocessMicros())
+                        .setBatchSize(timings.batchSize()))
+                .build();
+    }
+}

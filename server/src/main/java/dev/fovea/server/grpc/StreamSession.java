@@ -1,0 +1,232 @@
+package dev.fovea.server.grpc;
+
+import com.google.protobuf.Timestamp;
+import dev.fovea.server.inference.InferenceRequest;
+import dev.fovea.server.inference.InputImage;
+import dev.fovea.server.inference.Prediction;
+import dev.fovea.server.repository.ServedModel;
+import dev.fovea.v1.Frame;
+import dev.fovea.v1.FrameError;
+import dev.fovea.v1.FrameSkipped;
+import dev.fovea.v1.StreamMode;
+import dev.fovea.v1.StreamOptions;
+import dev.fovea.v1.StreamPredictRequest;
+import dev.fovea.v1.StreamPredictResponse;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.lang.foreign.Arena;
+import java.util.ArrayDeque;
+import java.util.List;
+
+/**
+ * One StreamPredict call. Frames are answered strictly in arrival order: each frame gets a slot in {@code pending}
+ * the moment it arrives, and responses leave from the head of that queue only.
+ *
+ * <p>Flow control, both ways. Inbound auto-request is off: the session asks gRPC for the next frame only while fewer
+ * than {@link #MAX_PENDING} frames are unanswered and the client is reading responses ({@code isReady}), so a client
+ * that sends faster than the model runs (every-frame mode) or stops reading is held back by HTTP/2 flow control
+ * instead of filling server memory. In latest-only mode frames are read as they come and a frame still waiting when a
+ * newer one arrives is answered with {@code skipped}, so the model always runs the newest frame.
+ *
+ * <p>Threads: gRPC delivers onNext/onCompleted/onCancel serially, but results complete on the response executor and
+ * onReady comes from the transport; every state change and every call on {@code responses} happens under
+ * {@code this} lock. onReady can fire between an {@code isReady()} check that returned false and the moment we give
+ * up sending: because onReady re-runs {@link #drain()} under the same lock, no ready signal is lost.
+ */
+final class StreamSession implements StreamObserver<StreamPredictRequest> {
+
+    /** Unanswered frames per stream in every-frame mode: one running, one queued behind it. */
+    static final int MAX_PENDING = 2;
+    /** In latest-only mode only skip notices pile up while the client is not reading; bound them too. */
+    static final int MAX_PENDING_LATEST_ONLY = 64;
+
+    private final InferenceService service;
+    private final ServerCallStreamObserver<StreamPredictResponse> responses;
+
+    /** A frame from arrival until its response is sent. */
+    private static final class Slot {
+        final long frameId;
+        final Timestamp captureTime;
+        InferenceRequest request;
+        StreamPredictResponse response;
+
+        Slot(Frame frame) {
+            this.frameId = frame.getFrameId();
+            this.captureTime = frame.getCaptureTime();
+        }
+    }
+
+    // All fields below are guarded by this.
+    private ServedModel model;
+    private StreamOptions options;
+    private final ArrayDeque<Slot> pending = new ArrayDeque<>();
+    /** Latest-only: the newest frame, waiting for the running one to finish. */
+    private Slot waiting;
+    private int running;
+    /** True while a request(1) is outstanding, so each message is asked for exactly once. */
+    private boolean awaitingMessage;
+    private boolean clientDone;
+    private boolean finished;
+
+    StreamSession(InferenceService service, ServerCallStreamObserver<StreamPredictResponse> responses) {
+        this.service = service;
+        this.responses = responses;
+    }
+
+    /** Called from the service method, before it returns, as gRPC requires for these handlers. */
+    void start() {
+        responses.disableAutoRequest();
+        responses.setOnReadyHandler(this::drain);
+        responses.setOnCancelHandler(this::cancelled);
+        awaitingMessage = true;
+        responses.request(1); // the options
+    }
+
+    @Override
+    public synchronized void onNext(StreamPredictRequest message) {
+        awaitingMessage = false;
+        if (finished) {
+            return;
+        }
+        try {
+            if (options == null) {
+                open(message);
+            } else if (message.hasFrame()) {
+                accept(message.getFrame());
+            } else {
+                throw Statuses.invalid("options: sent twice; every message after the first must be a frame");
+            }
+        } catch (RuntimeException e) {
+            fail(Statuses.of(e));
+            return;
+        }
+        drain();
+    }
+
+    private void open(StreamPredictRequest message) {
+        if (!message.hasOptions()) {
+            throw Statuses.invalid("options: the first message of a stream must carry StreamOptions");
+        }
+        StreamOptions requested = message.getOptions();
+        if (requested.getMode() == StreamMode.UNRECOGNIZED) {
+            throw Statuses.invalid("options.mode: unknown value " + requested.getModeValue());
+        }
+        model = service.servedModel(requested.getModel());
+        options = requested;
+    }
+
+    private boolean latestOnly() {
+        return options.getMode() == StreamMode.STREAM_MODE_LATEST_ONLY;
+    }
+
+    private void accept(Frame frame) {
+        Slot slot = new Slot(frame);
+        pending.addLast(slot);
+        Arena memory = Arena.ofShared();
+        try {
+            if (!frame.hasImage()) {
+                throw Statuses.invalid("frame.image is not set");
+            }
+            InputImage image = RequestImages.toInput(frame.getImage(), "frame.image", memory);
+            slot.request = InferenceService.newRequest(List.of(image), options.getTopK(),
+                    options.getIncludeOutputTensors(), memory);
+        } catch (RuntimeException e) {
+            memory.close();
+            slot.response = error(slot, Statuses.of(e));
+            return;
+        }
+        if (!latestOnly() || running == 0) {
+            submit(slot);
+            return;
+        }
+        if (waiting != null) {
+            waiting.request.memory().close();
+            waiting.request = null;
+            waiting.response = response(waiting).setSkipped(FrameSkipped.newBuilder()
+                    .setSupersededBy(slot.frameId)).build();
+        }
+        waiting = slot;
+    }
+
+    private void submit(Slot slot) {
+        running++;
+        InferenceRequest request = slot.request;
+        slot.request = null; // the runner owns its memory now
+        service.submit(model, request).whenCompleteAsync(
+                (predictions, failure) -> finished(slot, predictions, failure), service.responseExecutor());
+    }
+
+    private synchronized void finished(Slot slot, List<Prediction> predictions, Throwable failure) {
+        running--;
+        slot.response = failure != null ? error(slot, Statuses.of(failure))
+                : response(slot).setResult(Results.toWire(predictions.getFirst())).build();
+        if (waiting != null && !finished) {
+            Slot next = waiting;
+            waiting = null;
+            submit(next);
+        }
+        drain();
+    }
+
+    /** Sends every answered frame at the head of the queue that the client can take, then asks for more frames. */
+    private synchronized void drain() {
+        if (finished) {
+            return;
+        }
+        while (!pending.isEmpty() && pending.peekFirst().response != null && responses.isReady()) {
+            responses.onNext(pending.removeFirst().response);
+        }
+        if (clientDone) {
+            if (pending.isEmpty()) {
+                finished = true;
+                responses.onCompleted();
+            }
+            return;
+        }
+        int limit = options == null ? 0 : latestOnly() ? MAX_PENDING_LATEST_ONLY : MAX_PENDING;
+        if (options != null && pending.size() < limit && responses.isReady() && !awaitingMessage) {
+            awaitingMessage = true;
+            responses.request(1);
+        }
+    }
+
+    @Override
+    public synchronized void onError(Throwable clientError) {
+        cancelled();
+    }
+
+    @Override
+    public synchronized void onCompleted() {
+        clientDone = true;
+        drain();
+    }
+
+    private synchronized void cancelled() {
+        finished = true;
+        // Frames already with the runner see the call's context as cancelled and are dropped by it, which frees
+        // them; the ones still here (the latest-only waiting frame) are freed now.
+        waiting = null;
+        for (Slot slot : pending) {
+            if (slot.request != null) {
+                slot.request.memory().close();
+                slot.request = null;
+            }
+        }
+        pending.clear();
+    }
+
+    private void fail(Status status) {
+        cancelled();
+        responses.onError(status.asRuntimeException());
+    }
+
+    private static StreamPredictResponse.Builder response(Slot slot) {
+        return StreamPredictResponse.newBuilder().setFrameId(slot.frameId).setCaptureTime(slot.captureTime);
+    }
+
+    private static StreamPredictResponse error(Slot slot, Status status) {
+        return response(slot).setError(FrameError.newBuilder().setCode(status.getCode().value())
+                .setMessage(String.valueOf(status.getDescription()))).build();
+    }
+}

@@ -1,0 +1,35 @@
+package dev.fovea.server.inference;
+
+import dev.fovea.torch.DType;
+import java.util.List;
+
+/**
+ * What a model made of one image: its top classes (classifiers), its raw outputs (when asked for), and where the
+ * time went. Immutable.
+ */
+public record Prediction(List<ClassScore> classes, List<OutputTensor> outputs, Timings timings) {
+
+    public Prediction {
+        classes = List.copyOf(classes);
+        outputs = List.copyOf(outputs);
+    }
+
+    /** One class of a classifier's output, with its softmax probability. */
+    public record ClassScore(int index, String label, float score) {}
+
+    /** One output tensor for this image, batch dimension removed; little-endian, C order. */
+    public record OutputTensor(DType dtype, long[] shape, byte[] data) {
+        public OutputTensor {
+            shape = shape.clone();
+        }
+
+        @Override
+        public long[] shape() {
+            return shape.clone();
+        }
+    }
+
+    /** Microseconds per stage; preprocess and inference are for the whole batch the image ran in. */
+    public record Timings(long queueMicros, long preprocessMicros, long inferenceMicros, long postprocessMicros,
+            int batchSize) {}
+}

@@ -1,0 +1,111 @@
+package dev.fovea.server.repository;
+
+import com.google.protobuf.TextFormat;
+import dev.fovea.torch.Device;
+import dev.fovea.torch.PixelFormat;
+import dev.fovea.torch.Preprocessing;
+import dev.fovea.v1.ChannelOrder;
+import dev.fovea.v1.ModelConfig;
+import dev.fovea.v1.Task;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Reads a model's {@code config.pbtxt} (protobuf text format of {@link ModelConfig}) and fills in defaults. */
+final class ModelConfigs {
+
+    static final String FILE_NAME = "config.pbtxt";
+    static final int DEFAULT_MAX_BATCH_SIZE = 64;
+    static final int DEFAULT_CROP = 224;
+
+    private ModelConfigs() {}
+
+    /**
+     * The model's configuration with every default filled in; a folder without config.pbtxt gets all defaults.
+     *
+     * @throws InvalidModelException naming the file, line and field when the text does not parse or a value is wrong
+     */
+    static ModelConfig read(Path modelDirectory) throws IOException {
+        Path file = modelDirectory.resolve(FILE_NAME);
+        ModelConfig.Builder config = ModelConfig.newBuilder();
+        if (Files.exists(file)) {
+            try {
+                TextFormat.merge(Files.readString(file), config);
+            } catch (TextFormat.ParseException e) {
+                throw new InvalidModelException(file + ":" + e.getLine() + ":" + e.getColumn() + ": " + e.getMessage());
+            }
+        }
+        return withDefaults(config, file);
+    }
+
+    private static ModelConfig withDefaults(ModelConfig.Builder config, Path file) {
+        if (config.getTask() == Task.TASK_UNSPECIFIED) {
+            config.setTask(Task.TASK_CLASSIFICATION);
+        }
+        if (config.getDevice().isEmpty()) {
+            config.setDevice("cpu");
+        }
+        if (config.getMaxBatchSize() == 0) {
+            config.setMaxBatchSize(DEFAULT_MAX_BATCH_SIZE);
+        }
+        var preprocessing = config.getPreprocessingBuilder();
+        if (preprocessing.getCropWidth() == 0 && preprocessing.getCropHeight() == 0) {
+            preprocessing.setCropWidth(DEFAULT_CROP).setCropHeight(DEFAULT_CROP);
+        }
+        if (preprocessing.getChannelOrder() == ChannelOrder.CHANNEL_ORDER_UNSPECIFIED) {
+            preprocessing.setChannelOrder(ChannelOrder.CHANNEL_ORDER_RGB);
+        }
+        int channels = preprocessing.getChannelOrder() == ChannelOrder.CHANNEL_ORDER_GRAY ? 1 : 3;
+        if (preprocessing.getMeanCount() == 0) {
+            for (int c = 0; c < channels; c++) {
+                preprocessing.addMean(0f);
+            }
+        }
+        if (preprocessing.getStdCount() == 0) {
+            for (int c = 0; c < channels; c++) {
+                preprocessing.addStd(1f);
+            }
+        }
+        ModelConfig complete = config.build();
+        validate(complete, file, channels);
+        return complete;
+    }
+
+    private static void validate(ModelConfig config, Path file, int channels) {
+        try {
+            Device.parse(config.getDevice());
+        } catch (IllegalArgumentException e) {
+            throw new InvalidModelException(file + ": device: " + e.getMessage());
+        }
+        var preprocessing = config.getPreprocessing();
+        if (preprocessing.getCropWidth() == 0 || preprocessing.getCropHeight() == 0) {
+            throw new InvalidModelException(file + ": preprocessing: crop_width and crop_height must both be set");
+        }
+        if (preprocessing.getMeanCount() != channels || preprocessing.getStdCount() != channels) {
+            throw new InvalidModelException(file + ": preprocessing: mean and std need " + channels
+                    + " values for channel_order " + preprocessing.getChannelOrder());
+        }
+        for (float std : preprocessing.getStdList()) {
+            if (!(std > 0)) {
+                throw new InvalidModelException(file + ": preprocessing: std values must be > 0");
+            }
+        }
+    }
+
+    /** The native preprocessing spec for a complete config. */
+    static Preprocessing preprocessing(ModelConfig config) {
+        var p = config.getPreprocessing();
+        float[] mean = new float[p.getMeanCount()];
+        float[] std = new float[p.getStdCount()];
+        for (int c = 0; c < mean.length; c++) {
+            mean[c] = p.getMean(c);
+            std[c] = p.getStd(c);
+        }
+        PixelFormat order = switch (p.getChannelOrder()) {
+            case CHANNEL_ORDER_BGR -> PixelFormat.BGR;
+            case CHANNEL_ORDER_GRAY -> PixelFormat.GRAY;
+            default -> PixelFormat.RGB;
+        };
+        return new Preprocessing(p.getResizeShorterSide(), p.getCropWidth(), p.getCropHeight(), mean, std, order);
+    }
+}

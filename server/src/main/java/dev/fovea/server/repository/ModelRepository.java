@@ -1,0 +1,220 @@
+package dev.fovea.server.repository;
+
+import dev.fovea.server.inference.ModelRunner;
+import dev.fovea.server.inference.Prediction;
+import dev.fovea.server.inference.InferenceRequest;
+import dev.fovea.server.inference.InputImage;
+import dev.fovea.torch.Device;
+import dev.fovea.torch.ImageInput;
+import dev.fovea.torch.NativeException;
+import dev.fovea.torch.PixelFormat;
+import dev.fovea.torch.Preprocessing;
+import dev.fovea.torch.TorchModule;
+import dev.fovea.torch.TorchRuntime;
+import dev.fovea.v1.ModelConfig;
+import dev.fovea.v1.ModelInfo;
+import dev.fovea.v1.ModelStatus;
+import dev.fovea.v1.Task;
+import dev.fovea.v1.TensorSpec;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.logging.Logger;
+import java.util.stream.Stream;
+
+/**
+ * The models of a repository folder: {@code <repository>/<model>/model.pt} plus optional {@code config.pbtxt} and
+ * labels file. Every model is loaded onto its device and warmed up when the repository opens; a model that fails is
+ * logged with the reason, reported as FAILED, and skipped while the rest serve.
+ *
+ * <p>Ownership: the repository owns every model's runner and native module; {@link #close()} drains and frees them.
+ */
+public final class ModelRepository implements AutoCloseable {
+
+    private static final Logger log = Logger.getLogger(ModelRepository.class.getName());
+    static final String MODEL_FILE = "model.pt";
+    static final String DEFAULT_LABELS_FILE = "labels.txt";
+    private static final long WARM_UP_TIMEOUT_SECONDS = 300;
+
+    /** How runners are sized; the same for every model of the repository. */
+    public record Options(int queueCapacity) {
+        public Options {
+            if (queueCapacity < 1) {
+                throw new IllegalArgumentException("queueCapacity must be >= 1");
+            }
+        }
+    }
+
+    private final Path root;
+    private final Map<String, ServedModel> ready;
+    private final Map<String, ModelInfo> failed;
+
+    private ModelRepository(Path root, Map<String, ServedModel> ready, Map<String, ModelInfo> failed) {
+        this.root = root;
+        this.ready = Collections.unmodifiableMap(ready);
+        this.failed = Collections.unmodifiableMap(failed);
+    }
+
+    /** Loads and warms up every model folder under {@code root}, in name order. */
+    public static ModelRepository open(Path root, Options options) throws IOException {
+        if (!Files.isDirectory(root)) {
+            throw new IOException("model repository " + root + " is not a directory");
+        }
+        Map<String, ServedModel> ready = new TreeMap<>();
+        Map<String, ModelInfo> failed = new TreeMap<>();
+        List<Path> folders;
+        try (Stream<Path> children = Files.list(root)) {
+            folders = children.filter(Files::isDirectory).sorted().toList();
+        }
+        for (Path folder : folders) {
+            String name = folder.getFileName().toString();
+            if (!Files.exists(folder.resolve(MODEL_FILE))) {
+                log.info("skipping " + folder + ": no " + MODEL_FILE);
+                continue;
+            }
+            long start = System.nanoTime();
+            try {
+                ServedModel model = load(name, folder, options);
+                ready.put(name, model);
+                log.info(String.format(Locale.ROOT, "model %s ready on %s (loaded and warmed up in %.0f ms)", name,
+                        model.info().getDevice(), (System.nanoTime() - start) / 1e6));
+            } catch (InvalidModelException | NativeException | IOException | UncheckedIOException e) {
+                log.warning("model " + name + " failed to load and is skipped: " + e.getMessage());
+                failed.put(name, ModelInfo.newBuilder().setName(name).setStatus(ModelStatus.MODEL_STATUS_FAILED)
+                        .setStatusMessage(String.valueOf(e.getMessage())).build());
+            }
+        }
+        return new ModelRepository(root, ready, failed);
+    }
+
+    private static ServedModel load(String name, Path folder, Options options) throws IOException {
+        ModelConfig config = ModelConfigs.read(folder);
+        List<String> labels = readLabels(folder, config);
+        Device device = Device.parse(config.getDevice());
+        if (device.type() == Device.Type.CUDA && device.index() >= TorchRuntime.cudaDeviceCount()) {
+            throw new InvalidModelException(folder.resolve(ModelConfigs.FILE_NAME) + ": device " + device
+                    + " is not available (this machine has " + TorchRuntime.cudaDeviceCount() + " CUDA devices)");
+        }
+        Preprocessing preprocessing = ModelConfigs.preprocessing(config);
+        TorchModule module = TorchModule.load(folder.resolve(MODEL_FILE), device);
+        ModelRunner runner = new ModelRunner(module, new ModelRunner.Settings(name, device, preprocessing,
+                config.getTask() == Task.TASK_CLASSIFICATION, labels, config.getThreads(), options.queueCapacity(),
+                config.getMaxBatchSize()));
+        try {
+            List<TensorSpec> outputs = warmUp(runner, preprocessing);
+            int channels = preprocessing.channelOrder() == PixelFormat.GRAY ? 1 : 3;
+            ModelInfo info = ModelInfo.newBuilder()
+                    .setName(name)
+                    .setStatus(ModelStatus.MODEL_STATUS_READY)
+                    .setDevice(device.toString())
+                    .setConfig(config)
+                    .addAllLabels(labels)
+                    .setInput(TensorSpec.newBuilder().setName("input").setDtype("float32").addShape(-1)
+                            .addShape(channels).addShape(preprocessing.cropHeight())
+                            .addShape(preprocessing.cropWidth()))
+                    .addAllOutputs(outputs)
+                    .build();
+            return new ServedModel(info, runner);
+        } catch (RuntimeException | IOException e) {
+            runner.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Runs one mid-gray picture through preprocessing and forward, so libtorch's first-call costs (TorchScript
+     * optimisation, allocator warm-up) are paid before the model reports ready; records the output shapes.
+     */
+    private static List<TensorSpec> warmUp(ModelRunner runner, Preprocessing preprocessing) throws IOException {
+        int width = preprocessing.cropWidth();
+        int height = preprocessing.cropHeight();
+        Arena memory = Arena.ofShared();
+        MemorySegment pixels = memory.allocate((long) width * height * 3);
+        pixels.fill((byte) 128);
+        InferenceRequest request = new InferenceRequest(
+                List.of(new InputImage.Picture(new ImageInput.Pixels(pixels, width, height, width * 3,
+                        PixelFormat.RGB))),
+                1, true, InferenceRequest.NO_DEADLINE, () -> false, System.nanoTime(), memory);
+        List<Prediction> predictions;
+        try {
+            predictions = runner.submit(request).get(WARM_UP_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            throw new InvalidModelException("warm-up failed: " + e.getCause().getMessage());
+        } catch (TimeoutException e) {
+            throw new InvalidModelException("warm-up took longer than " + WARM_UP_TIMEOUT_SECONDS + " s");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while warming up", e);
+        }
+        List<TensorSpec> specs = new ArrayList<>();
+        List<Prediction.OutputTensor> outputs = predictions.getFirst().outputs();
+        for (int i = 0; i < outputs.size(); i++) {
+            TensorSpec.Builder spec = TensorSpec.newBuilder().setName("output_" + i)
+                    .setDtype(outputs.get(i).dtype().name().toLowerCase(Locale.ROOT)).addShape(-1);
+            for (long size : outputs.get(i).shape()) {
+                spec.addShape(size);
+            }
+            specs.add(spec.build());
+        }
+        return specs;
+    }
+
+    private static List<String> readLabels(Path folder, ModelConfig config) throws IOException {
+        Path file = folder.resolve(config.getLabelsFile().isEmpty() ? DEFAULT_LABELS_FILE : config.getLabelsFile());
+        if (!Files.exists(file)) {
+            if (!config.getLabelsFile().isEmpty()) {
+                throw new InvalidModelException(folder.resolve(ModelConfigs.FILE_NAME) + ": labels_file " + file
+                        + " does not exist");
+            }
+            return List.of();
+        }
+        return Files.readAllLines(file).stream().map(String::strip).filter(line -> !line.isEmpty()).toList();
+    }
+
+    public Path root() {
+        return root;
+    }
+
+    /** The serving model called {@code name}, if it loaded. */
+    public Optional<ServedModel> find(String name) {
+        return Optional.ofNullable(ready.get(name));
+    }
+
+    /** Every model folder's description, ready and failed, sorted by name. */
+    public List<ModelInfo> describeAll() {
+        Map<String, ModelInfo> all = new TreeMap<>(failed);
+        ready.forEach((name, model) -> all.put(name, model.info()));
+        return List.copyOf(all.values());
+    }
+
+    /** The description of {@code name}, ready or failed. */
+    public Optional<ModelInfo> describe(String name) {
+        ServedModel model = ready.get(name);
+        return model != null ? Optional.of(model.info()) : Optional.ofNullable(failed.get(name));
+    }
+
+    public List<ServedModel> servedModels() {
+        return List.copyOf(ready.values());
+    }
+
+    /** Lets every model finish its queued requests, then frees them. */
+    @Override
+    public void close() {
+        for (ServedModel model : ready.values()) {
+            model.runner().close();
+        }
+    }
+}

@@ -1,0 +1,119 @@
+package dev.fovea.server.grpc;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.ByteString;
+import dev.fovea.server.FoveaServer;
+import dev.fovea.server.TestImages;
+import dev.fovea.server.TestServer;
+import dev.fovea.server.repository.ModelRepository;
+import dev.fovea.v1.EncodedImage;
+import dev.fovea.v1.Image;
+import dev.fovea.v1.InferenceServiceGrpc;
+import dev.fovea.v1.PredictRequest;
+import dev.fovea.v1.PredictResponse;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
+import io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.NettyServerBuilder;
+import io.grpc.reflection.v1.ServerReflectionGrpc;
+import io.grpc.reflection.v1.ServerReflectionRequest;
+import io.grpc.reflection.v1.ServerReflectionResponse;
+import io.grpc.reflection.v1.ServiceResponse;
+import io.grpc.stub.StreamObserver;
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The same service over real Netty on loopback: size limits, health and reflection are wire-level behaviour. */
+class NettyServerTest {
+
+    private static final int MAX_MESSAGE_BYTES = 1 << 20;
+
+    private static FoveaServer server;
+    private static ManagedChannel channel;
+
+    @BeforeAll
+    static void start() throws Exception {
+        ModelRepository repository = ModelRepository.open(TestServer.repositoryPath(), new ModelRepository.Options(8));
+        server = new FoveaServer(NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+                .maxInboundMessageSize(MAX_MESSAGE_BYTES), repository, 4).start();
+        channel = NettyChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext()
+                .maxInboundMessageSize(16 << 20).build();
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        channel.shutdownNow();
+        server.stop(5_000);
+    }
+
+    private static PredictResponse predict(Image image) {
+        return InferenceServiceGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)
+                .predict(PredictRequest.newBuilder().setModel("cnn").addImages(image).build());
+    }
+
+    @Test
+    void predictsOverLoopback() {
+        assertEquals(5, predict(TestImages.encoded(TestImages.picture(64, 64, 1), "png")).getResults(0)
+                .getClassesCount());
+    }
+
+    @Test
+    void messageOverTheLimitIsResourceExhaustedAndTheServerGoesOn() {
+        Image huge = Image.newBuilder().setEncoded(EncodedImage.newBuilder()
+                .setData(ByteString.copyFrom(new byte[MAX_MESSAGE_BYTES + 1]))).build();
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> predict(huge));
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode(), e.getStatus().toString());
+        assertEquals(5, predict(TestImages.pixels(TestImages.picture(32, 32, 1))).getResults(0).getClassesCount());
+    }
+
+    @Test
+    void healthReportsTheServerAndEachModel() {
+        HealthGrpc.HealthBlockingStub health = HealthGrpc.newBlockingStub(channel);
+        assertEquals(HealthCheckResponse.ServingStatus.SERVING,
+                health.check(HealthCheckRequest.newBuilder().setService("").build()).getStatus());
+        assertEquals(HealthCheckResponse.ServingStatus.SERVING,
+                health.check(HealthCheckRequest.newBuilder().setService("cnn").build()).getStatus());
+        assertEquals(HealthCheckResponse.ServingStatus.NOT_SERVING,
+                health.check(HealthCheckRequest.newBuilder().setService("broken").build()).getStatus());
+        assertEquals(HealthCheckResponse.ServingStatus.SERVING, health.check(HealthCheckRequest.newBuilder()
+                .setService(InferenceServiceGrpc.SERVICE_NAME).build()).getStatus());
+    }
+
+    @Test
+    void reflectionListsTheInferenceService() throws Exception {
+        CompletableFuture<List<String>> services = new CompletableFuture<>();
+        StreamObserver<ServerReflectionRequest> requests = ServerReflectionGrpc.newStub(channel).serverReflectionInfo(
+                new StreamObserver<>() {
+                    @Override
+                    public void onNext(ServerReflectionResponse response) {
+                        services.complete(response.getListServicesResponse().getServiceList().stream()
+                                .map(ServiceResponse::getName).toList());
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        services.completeExceptionally(t);
+                    }
+
+                    @Override
+                    public void onCompleted() {}
+                });
+        requests.onNext(ServerReflectionRequest.newBuilder().setListServices("").build());
+        List<String> names = services.get(10, TimeUnit.SECONDS);
+        requests.onCompleted();
+        assertTrue(names.contains("fovea.v1.InferenceService"), names.toString());
+        assertTrue(names.contains("grpc.health.v1.Health"), names.toString());
+    }
+}
