@@ -209,10 +209,17 @@ typedef enum fovea_pixel_format {
 
 /*
  * One input image, read in place (never copied on the host, never freed by this API).
- *  - encoded != 0: `data` holds a whole JPEG or PNG file of `byte_size` bytes; the other fields are ignored.
+ *  - encoded != 0: `data` holds a whole JPEG or PNG file of `byte_size` bytes; the other fields are ignored. It is
+ *    decoded as PIL's Image.open(file).convert('RGB') would: JPEG through libjpeg-turbo with its default (accurate)
+ *    IDCT and fancy upsampling; PNG through libpng with palettes expanded, 16-bit samples scaled to 8 bits and alpha
+ *    dropped, not composited. Grayscale files stay one channel until a three-channel model needs three. libjpeg's
+ *    warnings about damaged data are ignored, as PIL does, but a truncated JPEG is refused. Unlike PIL, libpng applies
+ *    a gAMA chunk that differs from sRGB's gamma.
  *  - encoded == 0: interleaved 8-bit pixels in `format`, `height` rows `row_stride` bytes apart (0 means
- *    width * channels); `byte_size` covers at least (height - 1) * row_stride + width * channels bytes.
- * Width and height are each at most 16384, and width * height at most 64 Mi pixels, for raw and decoded images.
+ *    width * channels, where GRAY has 1 channel and RGB and BGR have 3); `byte_size` covers at least
+ *    (height - 1) * row_stride + width * channels bytes: the last row may end right after its pixels.
+ * Width and height are each at most 16384, and width * height at most 64 Mpx (64 * 2^20 pixels), for raw, decoded
+ * and resized images alike.
  */
 typedef struct fovea_image {
     const void *data;
@@ -225,12 +232,17 @@ typedef struct fovea_image {
 } fovea_image;
 
 /*
- * How images become a model's input, in the order torchvision applies Resize(resize_shorter_side) ->
- * CenterCrop(crop_height, crop_width) -> ToTensor() -> Normalize(mean, std): resize so the shorter side is
- * resize_shorter_side (the longer one scaled and truncated; bilinear, antialiased when shrinking, rounded to 8 bits as
- * PIL does; 0 resizes straight to crop_width x crop_height), center-crop (zero padding if the image is smaller),
- * scale to [0, 1], subtract mean and divide by std per channel. channel_order is what the model takes: RGB, BGR, or
- * GRAY (one channel, PIL's luminance; only mean[0] and std[0] are used).
+ * How images become a model's input, torchvision's Resize(resize_shorter_side) -> CenterCrop(crop_height,
+ * crop_width) -> ToTensor() -> Normalize(mean, std) on a PIL image:
+ *  - resize so the shorter side is resize_shorter_side and the longer one int(resize_shorter_side * long / short)
+ *    (0: straight to crop_width x crop_height; skipped when the size already matches); bilinear, antialiased when
+ *    shrinking, rounded to 8-bit values as PIL's resize returns them (so results are within one level of PIL's);
+ *  - center-crop to crop_width x crop_height (offsets rounded half to even; an image smaller than the crop is
+ *    padded with zeros);
+ *  - scale to [0, 1], then subtract mean[c] and divide by std[c] for each channel c of the model's input.
+ * channel_order is what the model takes: RGB or BGR (mean and std in that order), or GRAY (one channel, PIL's
+ * convert('L') luminance; only mean[0] and std[0] are used). crop_width and crop_height are 1..16384,
+ * resize_shorter_side at most 16384, mean finite and std positive.
  */
 typedef struct fovea_preprocess_spec {
     uint32_t resize_shorter_side;
@@ -242,13 +254,20 @@ typedef struct fovea_preprocess_spec {
 } fovea_preprocess_spec;
 
 /*
- * Decodes (JPEG through libjpeg-turbo, PNG through libpng; alpha dropped) and preprocesses `count` images into one new
- * float32 tensor [count, channels, crop_height, crop_width], contiguous, on the given device. Raw pixels cross to the
- * device as 8-bit values and are converted there. The caller owns the result and frees it.
+ * Decodes and preprocesses `count` (>= 1) images into one new float32 tensor [count, channels, crop_height,
+ * crop_width], contiguous, on the given device (device_index as for fovea_tensor_to_device). Each image crosses to a
+ * GPU as 8-bit pixels and is converted, resized, cropped and normalized there. The caller owns the result and frees
+ * it with fovea_tensor_free.
  *
- * Ownership: `images`, the memory they point to and `spec` are only read during the call and stay the caller's.
- * Failure: FOVEA_ERROR_INVALID_ARGUMENT with a message that starts with the image's index ("image 2: ...") for a bad
- * or undecodable image, or names the spec field. Thread-safe: calls may run concurrently.
+ * Ownership: `images`, the memory each image's `data` points to, and `spec` stay the caller's; they are only read
+ * during the call, and nothing refers to them once it returns.
+ * Failure: FOVEA_ERROR_INVALID_ARGUMENT for a bad spec (the message names the field, e.g. "spec.crop_width 0 ...")
+ * or a bad image (the message starts with its index and names the field, e.g. "image 2: row_stride 10 is less than
+ * width * channels (12)"; for an undecodable file it carries libjpeg's or libpng's text). Every image is checked
+ * before any is decoded. FOVEA_ERROR_OUT_OF_MEMORY when host or device memory runs out; FOVEA_ERROR_TORCH when
+ * libtorch fails (e.g. an unavailable device).
+ * Thread-safe: calls may run concurrently; each uses its own decoder state. Blocks the calling thread until the
+ * result is complete.
  */
 fovea_status fovea_preprocess(const fovea_image *images, size_t count, const fovea_preprocess_spec *spec,
                               fovea_device_type device_type, int32_t device_index, fovea_tensor **out,

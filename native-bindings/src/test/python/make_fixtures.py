@@ -8,7 +8,9 @@ Every tensor file is raw little-endian data, C order; fixtures.properties names 
 outputs are deterministic (fixed seeds), so rerunning only changes files when torch's numerics change.
 """
 import os
+import struct
 import sys
+import zlib
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -70,6 +72,19 @@ def tiny_vit() -> nn.Module:
                              num_classes=CLASSES)
 
 
+def write_png16_rgb(path: str, pixels: np.ndarray) -> None:
+    """A 16-bit RGB PNG (PIL cannot write one): signature, IHDR, one IDAT of unfiltered rows, IEND."""
+    height, width, _ = pixels.shape
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    rows = b"".join(b"\x00" + pixels[y].astype(">u2").tobytes() for y in range(height))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
 def main(out_dir: str) -> None:
     os.makedirs(out_dir, exist_ok=True)
     manifest = []
@@ -112,6 +127,31 @@ def main(out_dir: str) -> None:
         with Image.open(path) as image:
             reference = np.asarray(resize_crop(image.convert("RGB")))
         write_tensor(name + ".resize256_crop224.bin", torch.from_numpy(reference.copy()))
+        manifest.append(f"{name}.resize256_crop224.bin.holds=PIL's uint8 HWC image after Resize(256) and "
+                        "CenterCrop(224), before ToTensor")
+
+    # Small files in the layouts a decoder must flatten the way PIL's convert('RGB') does (alpha dropped, palette
+    # expanded, gray copied to three channels, 16 bits to 8), each with that RGB image as its reference.
+    rng = np.random.default_rng(20261126)
+    rgb = photos.astronaut()[40:88, 180:244]
+    gray = photos.camera()[100:148, 200:264]
+    alpha = rng.integers(0, 256, gray.shape, dtype=np.uint8)
+    alpha[0, :8] = 0
+    layouts = {
+        "rgba.png": lambda path: Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(path),
+        "gray_alpha.png": lambda path: Image.fromarray(np.dstack([gray, alpha]), "LA").save(path),
+        "palette.png": lambda path: Image.fromarray(rgb).quantize(32).save(path, transparency=bytes(range(0, 256, 8))),
+        "rgb16.png": lambda path: write_png16_rgb(path, rgb.astype(np.uint16) * 256
+                                                  + rng.integers(0, 256, rgb.shape, dtype=np.uint16)),
+        "gray.png": lambda path: Image.fromarray(gray).save(path),
+        "gray.jpg": lambda path: Image.fromarray(gray).save(path, quality=90),
+    }
+    for name, write in layouts.items():
+        path = os.path.join(out_dir, name)
+        write(path)
+        with Image.open(path) as image:
+            write_tensor(name + ".rgb.bin", torch.from_numpy(np.asarray(image.convert("RGB")).copy()))
+        manifest.append(f"{name}.rgb.bin.holds=PIL's Image.open(file).convert('RGB'), uint8 HWC")
 
     with open(os.path.join(out_dir, "fixtures.properties"), "w") as f:
         f.write(f"# Written by make_fixtures.py with torch {torch.__version__}; raw little-endian tensors.\n")

@@ -150,6 +150,11 @@ class BadRequestTest {
         ModelRunner slow = server.server().repository().find("slow").orElseThrow().runner();
         long before = slow.batchesRun();
         CompletableFuture<PredictResponse> first = predictAsync("slow", Long.MAX_VALUE);
+        // The late request must queue behind a running one: wait until the first has reached the model.
+        long waitUntil = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (slow.batchesRun() == before && System.nanoTime() < waitUntil) {
+            Thread.sleep(1);
+        }
         StatusRuntimeException late = assertThrows(StatusRuntimeException.class, () -> server.blocking()
                 .withDeadlineAfter(20, TimeUnit.MILLISECONDS)
                 .predict(PredictRequest.newBuilder().setModel("slow")
