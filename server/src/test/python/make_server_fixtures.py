@@ -4,6 +4,7 @@
 
 Models (random weights, fixed seeds):
   cnn/     a tiny CNN classifier for 3x32x32 RGB images, ten labels;
+  batched/ the same CNN with dynamic batching (requests arriving within 300 ms share a batch);
   gray/    the same architecture for 1x32x32 grayscale input, BGR-free;
   slow/    a classifier that burns ~0.1 s of matrix work per call, for queueing, deadline and latest-only tests;
   raw/     TASK_RAW: takes float32 [batch, 4] tensors and returns (x * 2, x.sum(1));
@@ -76,6 +77,13 @@ preprocessing {
 }
 device: "cpu"
 max_batch_size: 8
+""", labels)
+    cnn = TinyCnn(3)
+    model("batched", cnn, """task: TASK_CLASSIFICATION
+preprocessing { crop_width: 32 crop_height: 32 }
+max_batch_size: 8
+dynamic_batching { max_queue_delay_us: 300000 preferred_batch_sizes: [8] }
+instances: 1
 """, labels)
     model("gray", TinyCnn(1), """task: TASK_CLASSIFICATION
 preprocessing {

@@ -9,84 +9,105 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
-/** Turns a batch's output tensors into one {@link Prediction} per image. Runs on the model's worker thread. */
-final class Postprocessor {
+/**
+ * Turns one batch's output tensors into predictions, request by request. Outputs are brought to the host once per
+ * batch (one device-to-host copy each) and the classifier's logits read once. Runs on the worker thread that ran the
+ * batch; closing it frees the host copies it made (the outputs themselves stay the caller's).
+ */
+final class Postprocessor implements AutoCloseable {
 
-    private Postprocessor() {}
+    private final ModelRunner.Settings settings;
+    private final int batchSize;
+    private final List<Tensor> outputs;
+    private final List<Tensor> copies = new ArrayList<>();
+    private final float[] logits;
 
-    /** @param stageNanos queue, preprocess and inference time, in that order */
-    static List<Prediction> predictions(InferenceRequest request, List<Tensor> outputs, ModelRunner.Settings settings,
-            long[] stageNanos) {
-        int batch = request.images().size();
+    Postprocessor(List<Tensor> outputs, int batchSize, ModelRunner.Settings settings) {
+        this.settings = settings;
+        this.batchSize = batchSize;
         if (outputs.isEmpty()) {
-            throw modelError(settings, "returned no tensors");
+            throw modelError("returned no tensors");
         }
-        List<Tensor> hostOutputs = new ArrayList<>(outputs.size());
-        try {
-            for (Tensor output : outputs) {
-                long[] shape = output.shape();
-                if (shape.length == 0 || shape[0] != batch) {
-                    throw modelError(settings, "returned " + output + " for a batch of " + batch
-                            + ": every output needs the batch as its first dimension");
-                }
-                hostOutputs.add(output.device().equals(Device.CPU) ? output : output.to(Device.CPU));
+        List<Tensor> host = new ArrayList<>(outputs.size());
+        for (Tensor output : outputs) {
+            long[] shape = output.shape();
+            if (shape.length == 0 || shape[0] != batchSize) {
+                close();
+                throw modelError("returned " + output + " for a batch of " + batchSize
+                        + ": every output needs the batch as its first dimension");
             }
-            float[] logits = settings.classifier() ? classifierLogits(hostOutputs.getFirst(), settings) : null;
-            int classes = logits == null ? 0 : logits.length / batch;
-            List<Prediction> predictions = new ArrayList<>(batch);
-            for (int i = 0; i < batch; i++) {
-                long start = System.nanoTime();
-                List<Prediction.ClassScore> top = logits == null ? List.of()
-                        : topClasses(Arrays.copyOfRange(logits, i * classes, (i + 1) * classes), request.topK(),
-                                settings.labels());
-                List<Prediction.OutputTensor> raw = request.includeOutputs() ? rows(hostOutputs, i) : List.of();
-                long postprocess = System.nanoTime() - start;
-                predictions.add(new Prediction(top, raw, new Prediction.Timings(stageNanos[0] / 1000,
-                        stageNanos[1] / 1000, stageNanos[2] / 1000, postprocess / 1000, batch)));
-            }
-            return predictions;
-        } finally {
-            for (Tensor host : hostOutputs) {
-                if (!outputs.contains(host)) {
-                    host.close();
-                }
+            if (output.device().equals(Device.CPU)) {
+                host.add(output);
+            } else {
+                Tensor copy = output.to(Device.CPU);
+                copies.add(copy);
+                host.add(copy);
             }
         }
+        this.outputs = host;
+        this.logits = settings.classifier() ? classifierLogits(host.getFirst()) : null;
     }
 
-    private static float[] classifierLogits(Tensor output, ModelRunner.Settings settings) {
+    /**
+     * The predictions for {@code request}, whose images are the rows from {@code offset} on.
+     *
+     * @param stageNanos the request's queue time, then the batch's preprocess and inference time
+     */
+    List<Prediction> predictions(InferenceRequest request, int offset, long[] stageNanos) {
+        int classes = logits == null ? 0 : logits.length / batchSize;
+        int images = request.images().size();
+        List<Prediction> predictions = new ArrayList<>(images);
+        for (int row = offset; row < offset + images; row++) {
+            long start = System.nanoTime();
+            List<Prediction.ClassScore> top = logits == null ? List.of()
+                    : topClasses(Arrays.copyOfRange(logits, row * classes, (row + 1) * classes), request.topK());
+            List<Prediction.OutputTensor> raw = request.includeOutputs() ? rows(row) : List.of();
+            long postprocess = System.nanoTime() - start;
+            predictions.add(new Prediction(top, raw, new Prediction.Timings(stageNanos[0] / 1000,
+                    stageNanos[1] / 1000, stageNanos[2] / 1000, postprocess / 1000, batchSize)));
+        }
+        return predictions;
+    }
+
+    private float[] classifierLogits(Tensor output) {
         if (output.dtype() != DType.FLOAT32 || output.shape().length != 2) {
-            throw modelError(settings, "is a classifier but output 0 is " + output
+            close();
+            throw modelError("is a classifier but output 0 is " + output
                     + ", not float32 [batch, classes]; set task: TASK_RAW in its config.pbtxt to get raw tensors");
         }
         return output.data().toArray(ValueLayout.JAVA_FLOAT);
     }
 
-    private static List<Prediction.ClassScore> topClasses(float[] logits, int topK, List<String> labels) {
-        float[] probabilities = Softmax.of(logits);
+    private List<Prediction.ClassScore> topClasses(float[] rowLogits, int topK) {
+        float[] probabilities = Softmax.of(rowLogits);
         List<Prediction.ClassScore> top = new ArrayList<>(topK);
         for (int index : Softmax.topK(probabilities, topK)) {
-            top.add(new Prediction.ClassScore(index, index < labels.size() ? labels.get(index) : "",
-                    probabilities[index]));
+            top.add(new Prediction.ClassScore(index,
+                    index < settings.labels().size() ? settings.labels().get(index) : "", probabilities[index]));
         }
         return top;
     }
 
-    /** Row {@code i} of every output, copied out of tensor memory, which is freed when the batch is done. */
-    private static List<Prediction.OutputTensor> rows(List<Tensor> outputs, int i) {
+    /** Row {@code row} of every output, copied out of tensor memory, which is freed when the batch is done. */
+    private List<Prediction.OutputTensor> rows(int row) {
         List<Prediction.OutputTensor> rows = new ArrayList<>(outputs.size());
         for (Tensor output : outputs) {
             long[] shape = output.shape();
             long rowBytes = output.data().byteSize() / shape[0];
-            MemorySegment row = output.data().asSlice(i * rowBytes, rowBytes);
+            MemorySegment slice = output.data().asSlice(row * rowBytes, rowBytes);
             rows.add(new Prediction.OutputTensor(output.dtype(), Arrays.copyOfRange(shape, 1, shape.length),
-                    row.toArray(ValueLayout.JAVA_BYTE)));
+                    slice.toArray(ValueLayout.JAVA_BYTE)));
         }
         return rows;
     }
 
-    private static InferenceException modelError(ModelRunner.Settings settings, String what) {
+    private InferenceException modelError(String what) {
         return new InferenceException(InferenceException.Reason.MODEL_ERROR,
                 "model " + settings.modelName() + " " + what);
+    }
+
+    @Override
+    public void close() {
+        copies.forEach(Tensor::close);
     }
 }

@@ -1,15 +1,18 @@
 package dev.fovea.server.repository;
 
 import com.google.protobuf.TextFormat;
+import dev.fovea.server.inference.Batching;
 import dev.fovea.torch.Device;
 import dev.fovea.torch.PixelFormat;
 import dev.fovea.torch.Preprocessing;
 import dev.fovea.v1.ChannelOrder;
+import dev.fovea.v1.DynamicBatching;
 import dev.fovea.v1.ModelConfig;
 import dev.fovea.v1.Task;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 
 /** Reads a model's {@code config.pbtxt} (protobuf text format of {@link ModelConfig}) and fills in defaults. */
 final class ModelConfigs {
@@ -48,6 +51,9 @@ final class ModelConfigs {
         if (config.getMaxBatchSize() == 0) {
             config.setMaxBatchSize(DEFAULT_MAX_BATCH_SIZE);
         }
+        if (config.getInstances() == 0) {
+            config.setInstances(1);
+        }
         var preprocessing = config.getPreprocessingBuilder();
         if (preprocessing.getCropWidth() == 0 && preprocessing.getCropHeight() == 0) {
             preprocessing.setCropWidth(DEFAULT_CROP).setCropHeight(DEFAULT_CROP);
@@ -85,11 +91,27 @@ final class ModelConfigs {
             throw new InvalidModelException(file + ": preprocessing: mean and std need " + channels
                     + " values for channel_order " + preprocessing.getChannelOrder());
         }
+        for (int size : config.getDynamicBatching().getPreferredBatchSizesList()) {
+            if (size < 1 || size > config.getMaxBatchSize()) {
+                throw new InvalidModelException(file + ": dynamic_batching: preferred_batch_sizes must be between 1 "
+                        + "and max_batch_size " + config.getMaxBatchSize() + ", got " + size);
+            }
+        }
         for (float std : preprocessing.getStdList()) {
             if (!(std > 0)) {
                 throw new InvalidModelException(file + ": preprocessing: std values must be > 0");
             }
         }
+    }
+
+    /** The batching a complete config asks for: dynamic only when it has a dynamic_batching block. */
+    static Batching batching(ModelConfig config) {
+        if (!config.hasDynamicBatching()) {
+            return Batching.OFF;
+        }
+        DynamicBatching dynamic = config.getDynamicBatching();
+        return Batching.dynamic(TimeUnit.MICROSECONDS.toNanos(dynamic.getMaxQueueDelayUs()),
+                dynamic.getPreferredBatchSizesList().stream().mapToInt(Integer::intValue).toArray());
     }
 
     /** The native preprocessing spec for a complete config. */

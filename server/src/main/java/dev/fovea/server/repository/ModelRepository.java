@@ -49,7 +49,7 @@ public final class ModelRepository implements AutoCloseable {
     static final String DEFAULT_LABELS_FILE = "labels.txt";
     private static final long WARM_UP_TIMEOUT_SECONDS = 300;
 
-    /** How runners are sized; the same for every model of the repository. */
+    /** Server-wide defaults for what a model's config.pbtxt leaves unset. */
     public record Options(int queueCapacity) {
         public Options {
             if (queueCapacity < 1) {
@@ -111,8 +111,9 @@ public final class ModelRepository implements AutoCloseable {
         Preprocessing preprocessing = ModelConfigs.preprocessing(config);
         TorchModule module = TorchModule.load(folder.resolve(MODEL_FILE), device);
         ModelRunner runner = new ModelRunner(module, new ModelRunner.Settings(name, device, preprocessing,
-                config.getTask() == Task.TASK_CLASSIFICATION, labels, config.getThreads(), options.queueCapacity(),
-                config.getMaxBatchSize()));
+                config.getTask() == Task.TASK_CLASSIFICATION, labels, config.getThreads(),
+                config.getQueueCapacity() > 0 ? config.getQueueCapacity() : options.queueCapacity(),
+                config.getMaxBatchSize(), config.getInstances(), ModelConfigs.batching(config)));
         try {
             List<TensorSpec> outputs = warmUp(runner, preprocessing);
             int channels = preprocessing.channelOrder() == PixelFormat.GRAY ? 1 : 3;

@@ -204,6 +204,17 @@ class StreamTest {
     }
 
     @Test
+    void streamFramesAndUnaryRequestsShareBatches() throws Exception {
+        // The batched model waits up to 300 ms for a batch to fill: the frame and the request arrive well within it.
+        Client client = stream(StreamOptions.newBuilder().setModel("batched").build(), frames(1, 32), false);
+        dev.fovea.v1.PredictResponse unary = server.blocking().predict(dev.fovea.v1.PredictRequest.newBuilder()
+                .setModel("batched").addImages(TestImages.pixels(TestImages.picture(32, 32, 5))).build());
+        assertEquals(Status.Code.OK, client.done.get(30, TimeUnit.SECONDS).getCode());
+        assertEquals(2, unary.getResults(0).getTimings().getBatchSize());
+        assertEquals(2, client.responses().getFirst().getResult().getTimings().getBatchSize());
+    }
+
+    @Test
     void cancellingMidStreamDropsTheQueuedFrames() throws Exception {
         ModelRunner slow = server.server().repository().find("slow").orElseThrow().runner();
         long before = slow.batchesRun();
