@@ -24,7 +24,7 @@ mkdir -p "$work/stubs"
 touch "$work/stubs/fovea/__init__.py" "$work/stubs/fovea/v1/__init__.py"
 
 java --enable-native-access=ALL-UNNAMED -jar server/target/fovea.jar serve \
-  --model-repository server/src/test/resources/repository --host 127.0.0.1 --port 0 --threads 2 \
+  --model-repository server/src/test/resources/repository --host 127.0.0.1 --port 0 --metrics-port 0 --threads 2 \
   >"$work/server.log" 2>&1 &
 server_pid=$!
 port=

@@ -1,6 +1,7 @@
 package dev.fovea.server;
 
 import dev.fovea.server.grpc.InferenceService;
+import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.repository.ServedModel;
 import dev.fovea.v1.InferenceServiceGrpc;
@@ -18,6 +19,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.logging.Logger;
+import java.util.stream.Collectors;
 
 /**
  * The running server: the model repository (already loaded and warmed up) behind fovea.v1.InferenceService,
@@ -38,15 +40,18 @@ public final class FoveaServer {
     /**
      * @param callThreads threads that run gRPC handlers and send responses; they only validate, copy and queue, so
      *     a few per core suffice
+     * @param metrics where the services count requests; the same instance the repository's runners report to
      */
-    public FoveaServer(ServerBuilder<?> builder, ModelRepository repository, int callThreads) {
+    public FoveaServer(ServerBuilder<?> builder, ModelRepository repository, int callThreads, ServerMetrics metrics) {
         this.repository = Objects.requireNonNull(repository, "repository");
+        metrics.exportQueueDepths(() -> repository.servedModels().stream()
+                .collect(Collectors.toMap(ServedModel::name, model -> model.runner().queueDepth())));
         AtomicInteger threadNumber = new AtomicInteger();
         this.callExecutor = Executors.newFixedThreadPool(callThreads, task -> Thread.ofPlatform()
                 .name("fovea-grpc-" + threadNumber.incrementAndGet()).daemon().unstarted(task));
         this.server = builder
                 .executor(callExecutor)
-                .addService(new InferenceService(repository, callExecutor))
+                .addService(new InferenceService(repository, callExecutor, metrics))
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance())
                 .build();

@@ -1,10 +1,12 @@
 package dev.fovea.server;
 
+import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.v1.InferenceServiceGrpc;
 import io.grpc.ManagedChannel;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.IOException;
 import java.net.URISyntaxException;
 import java.nio.file.Path;
@@ -17,10 +19,12 @@ public final class TestServer implements AutoCloseable {
 
     private final FoveaServer server;
     private final ManagedChannel channel;
+    private final ServerMetrics metrics;
 
-    private TestServer(FoveaServer server, ManagedChannel channel) {
+    private TestServer(FoveaServer server, ManagedChannel channel, ServerMetrics metrics) {
         this.server = server;
         this.channel = channel;
+        this.metrics = metrics;
     }
 
     public static Path repositoryPath() {
@@ -37,9 +41,11 @@ public final class TestServer implements AutoCloseable {
 
     public static TestServer start(int queueCapacity) throws IOException {
         String name = InProcessServerBuilder.generateName();
-        ModelRepository repository = ModelRepository.open(repositoryPath(), new ModelRepository.Options(queueCapacity));
-        FoveaServer server = new FoveaServer(InProcessServerBuilder.forName(name), repository, 4).start();
-        return new TestServer(server, InProcessChannelBuilder.forName(name).build());
+        ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
+        ModelRepository repository =
+                ModelRepository.open(repositoryPath(), new ModelRepository.Options(queueCapacity, metrics));
+        FoveaServer server = new FoveaServer(InProcessServerBuilder.forName(name), repository, 4, metrics).start();
+        return new TestServer(server, InProcessChannelBuilder.forName(name).build(), metrics);
     }
 
     public ManagedChannel channel() {
@@ -52,6 +58,10 @@ public final class TestServer implements AutoCloseable {
 
     public InferenceServiceGrpc.InferenceServiceStub async() {
         return InferenceServiceGrpc.newStub(channel);
+    }
+
+    public ServerMetrics metrics() {
+        return metrics;
     }
 
     public FoveaServer server() {

@@ -1,9 +1,12 @@
 package dev.fovea.server.cli;
 
 import dev.fovea.server.FoveaServer;
+import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.torch.TorchRuntime;
 import io.grpc.netty.NettyServerBuilder;
+import io.prometheus.metrics.exporter.httpserver.HTTPServer;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.PrintWriter;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -35,6 +38,10 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--port", defaultValue = "8001", description = "Port to listen on; 0 picks a free one (default: ${DEFAULT-VALUE}).")
     private int port;
 
+    @Option(names = "--metrics-port", defaultValue = "8002",
+            description = "Port of the Prometheus endpoint (/metrics); 0 picks a free one, -1 turns it off (default: ${DEFAULT-VALUE}).")
+    private int metricsPort;
+
     @Option(names = "--max-message-bytes", defaultValue = "67108864",
             description = "Largest request message accepted; larger ones get RESOURCE_EXHAUSTED (default: ${DEFAULT-VALUE}).")
     private int maxMessageBytes;
@@ -62,17 +69,26 @@ final class ServeCommand implements Callable<Integer> {
         out.printf("fovea: libtorch %s, %d intra-op threads, CUDA devices: %d%n", TorchRuntime.torchVersion(),
                 TorchRuntime.intraOpThreads(), TorchRuntime.cudaDeviceCount());
         out.flush();
+        ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
         ModelRepository repository = ModelRepository.open(modelRepository,
-                new ModelRepository.Options(queueCapacity));
+                new ModelRepository.Options(queueCapacity, metrics));
         FoveaServer server = new FoveaServer(
                 NettyServerBuilder.forAddress(new InetSocketAddress(host, port)).maxInboundMessageSize(maxMessageBytes),
-                repository, callThreads).start();
+                repository, callThreads, metrics).start();
+        HTTPServer metricsServer = metricsPort < 0 ? null : HTTPServer.builder().hostname(host).port(metricsPort)
+                .registry(metrics.registry()).buildAndStart();
+        if (metricsServer != null) {
+            out.printf("fovea: metrics on http://%s:%d/metrics%n", host, metricsServer.getPort());
+        }
         out.printf("fovea: serving [%s] on %s:%d%n", server.servedModelNames(), host, server.port());
         out.flush();
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("fovea-shutdown").unstarted(() -> {
             try {
                 server.stop(graceSeconds * 1000L);
+                if (metricsServer != null) {
+                    metricsServer.close();
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             } finally {

@@ -3,6 +3,7 @@ package dev.fovea.server.grpc;
 import dev.fovea.server.inference.InferenceRequest;
 import dev.fovea.server.inference.InputImage;
 import dev.fovea.server.inference.Prediction;
+import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.repository.ServedModel;
 import dev.fovea.v1.GetModelRequest;
@@ -21,6 +22,7 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.lang.foreign.Arena;
 import java.util.List;
+import java.util.Locale;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
@@ -37,10 +39,12 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
 
     private final ModelRepository repository;
     private final Executor responseExecutor;
+    private final ServerMetrics metrics;
 
-    public InferenceService(ModelRepository repository, Executor responseExecutor) {
+    public InferenceService(ModelRepository repository, Executor responseExecutor, ServerMetrics metrics) {
         this.repository = Objects.requireNonNull(repository, "repository");
         this.responseExecutor = Objects.requireNonNull(responseExecutor, "responseExecutor");
+        this.metrics = Objects.requireNonNull(metrics, "metrics");
     }
 
     @Override
@@ -57,12 +61,16 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
             inference = newRequest(images, request.getTopK(), request.getIncludeOutputTensors(), memory);
         } catch (RuntimeException e) {
             memory.close();
-            responses.onError(Statuses.of(e).asRuntimeException());
+            Status status = Statuses.of(e);
+            countFinished(request.getModel(), status);
+            responses.onError(status.asRuntimeException());
             return;
         }
         model.runner().submit(inference).whenCompleteAsync((predictions, failure) -> {
+            Status status = failure == null ? Status.OK : Statuses.of(failure);
+            countFinished(model.name(), status);
             if (failure != null) {
-                responses.onError(Statuses.of(failure).asRuntimeException());
+                responses.onError(status.asRuntimeException());
                 return;
             }
             PredictResponse.Builder response = PredictResponse.newBuilder().setModel(model.name());
@@ -113,6 +121,15 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
                 : now + deadline.timeRemaining(TimeUnit.NANOSECONDS);
         return new InferenceRequest(images, topK == 0 ? DEFAULT_TOP_K : topK, includeOutputs, deadlineNanos,
                 context::isCancelled, now, memory);
+    }
+
+    /** Counts a finished request (or frame) under its model's name, or "unknown" for names not in the repository. */
+    void countFinished(String model, Status status) {
+        countFinished(model, status.isOk() ? "ok" : status.getCode().name().toLowerCase(Locale.ROOT));
+    }
+
+    void countFinished(String model, String outcome) {
+        metrics.requestFinished(repository.describe(model).isPresent() ? model : "unknown", outcome);
     }
 
     CompletableFuture<List<Prediction>> submit(ServedModel model, InferenceRequest request) {

@@ -133,7 +133,9 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
                     options.getIncludeOutputTensors(), memory);
         } catch (RuntimeException e) {
             memory.close();
-            slot.response = error(slot, Statuses.of(e));
+            Status status = Statuses.of(e);
+            service.countFinished(model.name(), status);
+            slot.response = error(slot, status);
             return;
         }
         if (!latestOnly() || running == 0) {
@@ -145,6 +147,7 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
             waiting.request = null;
             waiting.response = response(waiting).setSkipped(FrameSkipped.newBuilder()
                     .setSupersededBy(slot.frameId)).build();
+            service.countFinished(model.name(), "skipped");
         }
         waiting = slot;
     }
@@ -159,7 +162,9 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
 
     private synchronized void finished(Slot slot, List<Prediction> predictions, Throwable failure) {
         running--;
-        slot.response = failure != null ? error(slot, Statuses.of(failure))
+        Status status = failure == null ? Status.OK : Statuses.of(failure);
+        service.countFinished(model.name(), status);
+        slot.response = failure != null ? error(slot, status)
                 : response(slot).setResult(Results.toWire(predictions.getFirst())).build();
         if (waiting != null && !finished) {
             Slot next = waiting;

@@ -63,6 +63,22 @@ public final class ModelRunner implements AutoCloseable {
         }
     }
 
+    /** Told what the runner did, for metrics; called on worker threads, so it must be quick and thread-safe. */
+    public interface Observer {
+        /** An observer that records nothing. */
+        Observer NONE = new Observer() {
+            @Override
+            public void batchRan(int images, long preprocessNanos, long computeNanos) {}
+
+            @Override
+            public void requestRan(long queueNanos, long postprocessNanos) {}
+        };
+
+        void batchRan(int images, long preprocessNanos, long computeNanos);
+
+        void requestRan(long queueNanos, long postprocessNanos);
+    }
+
     private record Job(InferenceRequest request, CompletableFuture<List<Prediction>> result) {
         int images() {
             return request.images().size();
@@ -71,6 +87,7 @@ public final class ModelRunner implements AutoCloseable {
 
     private final TorchModule module;
     private final Settings settings;
+    private final Observer observer;
     private final List<Thread> workers = new ArrayList<>();
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();
@@ -83,9 +100,10 @@ public final class ModelRunner implements AutoCloseable {
     private final AtomicInteger peakRunning = new AtomicInteger();
 
     /** Takes ownership of {@code module}: {@link #close()} closes it once the queue has drained. */
-    public ModelRunner(TorchModule module, Settings settings) {
+    public ModelRunner(TorchModule module, Settings settings, Observer observer) {
         this.module = Objects.requireNonNull(module, "module");
         this.settings = Objects.requireNonNull(settings, "settings");
+        this.observer = Objects.requireNonNull(observer, "observer");
         for (int i = 0; i < settings.instances(); i++) {
             Thread worker = Thread.ofPlatform().name("fovea-model-" + settings.modelName() + "-" + i).daemon()
                     .unstarted(this::work);
@@ -354,10 +372,13 @@ public final class ModelRunner implements AutoCloseable {
             try (Postprocessor postprocessor = new Postprocessor(outputs, images.size(), settings)) {
                 List<List<Prediction>> results = new ArrayList<>(batch.size());
                 int offset = 0;
+                observer.batchRan(images.size(), preprocessed - start, inferred - preprocessed);
                 for (Job job : batch) {
                     InferenceRequest request = job.request();
+                    long postprocessStart = System.nanoTime();
                     results.add(postprocessor.predictions(request, offset, new long[] {
                         start - request.arrivalNanos(), preprocessed - start, inferred - preprocessed}));
+                    observer.requestRan(start - request.arrivalNanos(), System.nanoTime() - postprocessStart);
                     offset += request.images().size();
                 }
                 return results;

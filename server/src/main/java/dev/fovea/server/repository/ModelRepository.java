@@ -1,6 +1,7 @@
 package dev.fovea.server.repository;
 
 import dev.fovea.server.inference.ModelRunner;
+import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.inference.Prediction;
 import dev.fovea.server.inference.InferenceRequest;
 import dev.fovea.server.inference.InputImage;
@@ -27,6 +28,7 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.TreeMap;
 import java.util.concurrent.ExecutionException;
@@ -49,12 +51,13 @@ public final class ModelRepository implements AutoCloseable {
     static final String DEFAULT_LABELS_FILE = "labels.txt";
     private static final long WARM_UP_TIMEOUT_SECONDS = 300;
 
-    /** Server-wide defaults for what a model's config.pbtxt leaves unset. */
-    public record Options(int queueCapacity) {
+    /** Server-wide defaults for what a model's config.pbtxt leaves unset, and where runners report. */
+    public record Options(int queueCapacity, ServerMetrics metrics) {
         public Options {
             if (queueCapacity < 1) {
                 throw new IllegalArgumentException("queueCapacity must be >= 1");
             }
+            Objects.requireNonNull(metrics, "metrics");
         }
     }
 
@@ -113,7 +116,8 @@ public final class ModelRepository implements AutoCloseable {
         ModelRunner runner = new ModelRunner(module, new ModelRunner.Settings(name, device, preprocessing,
                 config.getTask() == Task.TASK_CLASSIFICATION, labels, config.getThreads(),
                 config.getQueueCapacity() > 0 ? config.getQueueCapacity() : options.queueCapacity(),
-                config.getMaxBatchSize(), config.getInstances(), ModelConfigs.batching(config)));
+                config.getMaxBatchSize(), config.getInstances(), ModelConfigs.batching(config)),
+                options.metrics().observerFor(name));
         try {
             List<TensorSpec> outputs = warmUp(runner, preprocessing);
             int channels = preprocessing.channelOrder() == PixelFormat.GRAY ? 1 : 3;

@@ -8,6 +8,7 @@ import com.google.protobuf.ByteString;
 import dev.fovea.server.FoveaServer;
 import dev.fovea.server.TestImages;
 import dev.fovea.server.TestServer;
+import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.v1.EncodedImage;
 import dev.fovea.v1.Image;
@@ -22,6 +23,7 @@ import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.NettyServerBuilder;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.grpc.reflection.v1.ServerReflectionGrpc;
 import io.grpc.reflection.v1.ServerReflectionRequest;
 import io.grpc.reflection.v1.ServerReflectionResponse;
@@ -45,9 +47,11 @@ class NettyServerTest {
 
     @BeforeAll
     static void start() throws Exception {
-        ModelRepository repository = ModelRepository.open(TestServer.repositoryPath(), new ModelRepository.Options(8));
+        ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
+        ModelRepository repository =
+                ModelRepository.open(TestServer.repositoryPath(), new ModelRepository.Options(8, metrics));
         server = new FoveaServer(NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
-                .maxInboundMessageSize(MAX_MESSAGE_BYTES), repository, 4).start();
+                .maxInboundMessageSize(MAX_MESSAGE_BYTES), repository, 4, metrics).start();
         channel = NettyChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext()
                 .maxInboundMessageSize(16 << 20).build();
     }

@@ -40,7 +40,7 @@ class BatchingTest {
             int instances, Batching batching) {
         TorchModule module = TorchModule.load(TestServer.repositoryPath().resolve(model + "/model.pt"), Device.CPU);
         return new ModelRunner(module, new ModelRunner.Settings(model, Device.CPU, preprocessing, classifier,
-                List.of(), 0, 64, maxBatch, instances, batching));
+                List.of(), 0, 64, maxBatch, instances, batching), ModelRunner.Observer.NONE);
     }
 
     private static InferenceRequest tensor(float... values) {

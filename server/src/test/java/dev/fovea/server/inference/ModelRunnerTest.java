@@ -31,7 +31,7 @@ class ModelRunnerTest {
         TorchModule module = TorchModule.load(TestServer.repositoryPath().resolve("raw/model.pt"), Device.CPU);
         runner = new ModelRunner(module, new ModelRunner.Settings("raw", Device.CPU,
                 new Preprocessing(0, 4, 1, new float[] {0}, new float[] {1}, PixelFormat.GRAY),
-                false, List.of(), 0, 2, 4, 1, Batching.OFF));
+                false, List.of(), 0, 2, 4, 1, Batching.OFF), ModelRunner.Observer.NONE);
     }
 
     @AfterEach

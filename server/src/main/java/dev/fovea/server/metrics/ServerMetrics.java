@@ -1,0 +1,84 @@
+package dev.fovea.server.metrics;
+
+import dev.fovea.server.inference.ModelRunner;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.util.Map;
+import java.util.Objects;
+import java.util.function.Supplier;
+
+/**
+ * The server's Prometheus metrics, registered in one registry (exported by {@code fovea serve --metrics-port}):
+ *
+ * <ul>
+ *   <li>{@code fovea_requests_total{model, outcome}}: requests (a Predict call, or one stream frame) by outcome:
+ *       {@code ok}, {@code skipped} (latest-only), or the lower-case gRPC status of a failure;
+ *   <li>{@code fovea_stage_duration_seconds{model, stage}}: {@code queue} and {@code postprocess} per request,
+ *       {@code preprocess} and {@code compute} per batch;
+ *   <li>{@code fovea_batch_size{model}}: images per batch run (the warm-up batch at load time included);
+ *   <li>{@code fovea_queue_depth{model}}: requests waiting for a worker, read at scrape time.
+ * </ul>
+ *
+ * Thread-safe. Model labels only ever carry names of the repository's models ({@code unknown} for the rest), so a
+ * client cannot grow the label set.
+ */
+public final class ServerMetrics {
+
+    private static final double[] SECONDS = {
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+    private static final double[] BATCH_SIZES = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+
+    private final PrometheusRegistry registry;
+    private final Counter requests;
+    private final Histogram stages;
+    private final Histogram batchSizes;
+
+    public ServerMetrics(PrometheusRegistry registry) {
+        this.registry = Objects.requireNonNull(registry, "registry");
+        this.requests = Counter.builder().name("fovea_requests_total")
+                .help("Requests (Predict calls and stream frames) by model and outcome")
+                .labelNames("model", "outcome").register(registry);
+        this.stages = Histogram.builder().name("fovea_stage_duration_seconds")
+                .help("Time per stage: queue and postprocess per request, preprocess and compute per batch")
+                .labelNames("model", "stage").classicOnly().classicUpperBounds(SECONDS).register(registry);
+        this.batchSizes = Histogram.builder().name("fovea_batch_size").help("Images per batch run")
+                .labelNames("model").classicOnly().classicUpperBounds(BATCH_SIZES).register(registry);
+    }
+
+    public PrometheusRegistry registry() {
+        return registry;
+    }
+
+    /** Reports each model's queue depth at scrape time; {@code depths} maps model name to requests waiting. */
+    public void exportQueueDepths(Supplier<Map<String, Integer>> depths) {
+        GaugeWithCallback.builder().name("fovea_queue_depth").help("Requests waiting for a worker, by model")
+                .labelNames("model")
+                .callback(callback -> depths.get().forEach((model, depth) -> callback.call(depth, model)))
+                .register(registry);
+    }
+
+    /** Counts one finished request; {@code model} must be a repository model's name or "unknown". */
+    public void requestFinished(String model, String outcome) {
+        requests.labelValues(model, outcome).inc();
+    }
+
+    /** The observer that records what {@code model}'s runner does. */
+    public ModelRunner.Observer observerFor(String model) {
+        return new ModelRunner.Observer() {
+            @Override
+            public void batchRan(int images, long preprocessNanos, long computeNanos) {
+                batchSizes.labelValues(model).observe(images);
+                stages.labelValues(model, "preprocess").observe(preprocessNanos / 1e9);
+                stages.labelValues(model, "compute").observe(computeNanos / 1e9);
+            }
+
+            @Override
+            public void requestRan(long queueNanos, long postprocessNanos) {
+                stages.labelValues(model, "queue").observe(queueNanos / 1e9);
+                stages.labelValues(model, "postprocess").observe(postprocessNanos / 1e9);
+            }
+        };
+    }
+}
