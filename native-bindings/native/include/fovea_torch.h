@@ -236,7 +236,8 @@ typedef struct fovea_image {
  * crop_width) -> ToTensor() -> Normalize(mean, std) on a PIL image:
  *  - resize so the shorter side is resize_shorter_side and the longer one int(resize_shorter_side * long / short)
  *    (0: straight to crop_width x crop_height; skipped when the size already matches); bilinear, antialiased when
- *    shrinking, rounded to 8-bit values as PIL's resize returns them (so results are within one level of PIL's);
+ *    shrinking, in PIL's two passes (horizontal, then vertical) each rounded to 8-bit values, so results are within
+ *    one level of PIL's;
  *  - center-crop to crop_width x crop_height (offsets rounded half to even; an image smaller than the crop is
  *    padded with zeros);
  *  - scale to [0, 1], then subtract mean[c] and divide by std[c] for each channel c of the model's input.

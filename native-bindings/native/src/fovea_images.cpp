@@ -252,6 +252,15 @@ CropSpan center_crop(int64_t size, int64_t crop) {
     return {half_rounded_to_even(size - crop), 0, crop};
 }
 
+// One pass of PIL's bilinear resize: antialiased when shrinking (the filter widens with the scale), plain bilinear
+// when growing, rounded to the 8-bit values PIL stores. `image` is contiguous float [channels, h, w], as the CPU
+// kernel needs.
+at::Tensor resize_pass(const at::Tensor &image, int64_t height, int64_t width) {
+    int64_t size[] = {height, width};
+    at::Tensor resized = at::_upsample_bilinear2d_aa(image.unsqueeze(0), size, /*align_corners=*/false).squeeze(0);
+    return resized.round_().clamp_(0, 255);
+}
+
 // Writes one image into `out` ([channels, crop_height, crop_width] float on the device) as 0..255 values: decoding,
 // normalization and the batch's allocation are the caller's.
 void resize_and_crop(const HostImage &host, const fovea_preprocess_spec &spec, const c10::Device &device,
@@ -281,14 +290,15 @@ void resize_and_crop(const HostImage &host, const fovea_preprocess_spec &spec, c
         require_within_limits(new_width, new_height, prefix(index) + "resized to " +
                                                          dimensions(new_width, new_height) + " by resize_shorter_side");
     }
-    if (new_height != height || new_width != width) {
-        // Antialiased bilinear (PIL's filter when shrinking, plain bilinear when growing), then rounded to the 8-bit
-        // values PIL's resize returns. The CPU kernel needs contiguous float input.
-        int64_t size[] = {new_height, new_width};
-        image = at::_upsample_bilinear2d_aa(image.unsqueeze(0), size, /*align_corners=*/false).squeeze(0);
-        image.round_().clamp_(0, 255);
-        height = new_height;
+    // PIL resizes in two passes, horizontal then vertical, each skipped when its side already fits, rounding to 8 bits
+    // after each: doing the same leaves about 1 % of values a level off PIL's instead of one in six.
+    if (new_width != width) {
+        image = resize_pass(image, height, new_width);
         width = new_width;
+    }
+    if (new_height != height) {
+        image = resize_pass(image, new_height, width);
+        height = new_height;
     }
 
     CropSpan rows = center_crop(height, spec.crop_height);

@@ -20,8 +20,9 @@ public sealed interface ImageInput {
     }
 
     /**
-     * Interleaved 8-bit pixels, {@code height} rows {@code rowStride} bytes apart. Sizes are checked natively, where
-     * the limits live; this only rejects what cannot be described at all.
+     * Interleaved 8-bit pixels, {@code height} rows {@code rowStride} bytes apart (0: {@code width *
+     * format.channels()}); the last row may end right after its pixels. Sizes are checked natively, where the limits
+     * live; this only rejects what cannot be described at all.
      */
     record Pixels(MemorySegment bytes, int width, int height, int rowStride, PixelFormat format)
             implements ImageInput {

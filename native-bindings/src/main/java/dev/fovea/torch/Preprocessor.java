@@ -22,13 +22,18 @@ public final class Preprocessor {
 
     /**
      * A new float32 tensor [images, channels, cropHeight, cropWidth] on {@code device}, which the caller owns and
-     * closes. The images' bytes are read in place during the call (raw pixels cross to a GPU as 8-bit values).
+     * closes; row i is {@code images.get(i)}. The images' bytes are read in place, without a copy on the host, and
+     * only during the call: the caller keeps their arenas open until it returns. On a GPU each image crosses as 8-bit
+     * pixels. Blocks the calling thread; several threads may call at once.
      *
-     * @throws NativeException kind INVALID_ARGUMENT, its message starting with {@code image N:}, for a picture that
-     *     is undecodable, too large or inconsistent with its stride and length
+     * @throws IllegalArgumentException if {@code images} is empty
+     * @throws NativeException kind INVALID_ARGUMENT, its message starting with {@code image N:} and naming the field,
+     *     for a picture that is undecodable, too large or inconsistent with its stride and length, or naming the
+     *     {@code spec.} field for sizes over the native limits; OUT_OF_MEMORY when host or device memory runs out
      * @throws IllegalStateException if an image's memory was already freed
      */
     public static Tensor toTensor(List<? extends ImageInput> images, Preprocessing spec, Device device) {
+        Objects.requireNonNull(images, "images");
         Objects.requireNonNull(spec, "spec");
         Objects.requireNonNull(device, "device");
         if (images.isEmpty()) {

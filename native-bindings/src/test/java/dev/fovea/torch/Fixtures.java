@@ -45,24 +45,28 @@ final class Fixtures {
 
     /** A float32 fixture copied into native memory of {@code arena}. */
     static MemorySegment loadFloats(String name, Arena arena) {
+        byte[] bytes = bytes(name);
+        return arena.allocate(bytes.length, JAVA_FLOAT.byteAlignment()).copyFrom(MemorySegment.ofArray(bytes));
+    }
+
+    /** A fixture's bytes. */
+    static byte[] bytes(String name) {
         try {
-            byte[] bytes = Files.readAllBytes(path(name));
-            MemorySegment segment = arena.allocate(bytes.length, JAVA_FLOAT.byteAlignment());
-            segment.copyFrom(MemorySegment.ofArray(bytes));
-            return segment;
+            return Files.readAllBytes(path(name));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
     }
 
+    /** A fixture's bytes copied into native memory of {@code arena}. */
+    static MemorySegment loadBytes(String name, Arena arena) {
+        byte[] bytes = bytes(name);
+        return arena.allocate(bytes.length).copyFrom(MemorySegment.ofArray(bytes));
+    }
+
     /** A float32 fixture as a Java array. */
     static float[] floats(String name) {
-        try {
-            byte[] bytes = Files.readAllBytes(path(name));
-            return MemorySegment.ofArray(bytes).toArray(JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN));
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return MemorySegment.ofArray(bytes(name)).toArray(JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN));
     }
 
     private static Properties loadManifest() {

@@ -51,7 +51,7 @@ public final class FoveaServer {
                 .name("fovea-grpc-" + threadNumber.incrementAndGet()).daemon().unstarted(task));
         this.server = builder
                 .executor(callExecutor)
-                .addService(new InferenceService(repository, callExecutor, metrics))
+                .addService(new InferenceService(repository, callExecutor, metrics).definition())
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance())
                 .build();

@@ -17,10 +17,14 @@ import dev.fovea.v1.StreamPredictRequest;
 import dev.fovea.v1.StreamPredictResponse;
 import io.grpc.Context;
 import io.grpc.Deadline;
+import io.grpc.ServerMethodDefinition;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.ServiceDescriptor;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.lang.foreign.Arena;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
@@ -40,6 +44,10 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     private final ModelRepository repository;
     private final Executor responseExecutor;
     private final ServerMetrics metrics;
+    private final NativeMessageMarshaller<PredictRequest> predictRequests =
+            new NativeMessageMarshaller<>(PredictRequest.getDefaultInstance());
+    private final NativeMessageMarshaller<StreamPredictRequest> streamRequests =
+            new NativeMessageMarshaller<>(StreamPredictRequest.getDefaultInstance());
 
     public InferenceService(ModelRepository repository, Executor responseExecutor, ServerMetrics metrics) {
         this.repository = Objects.requireNonNull(repository, "repository");
@@ -47,20 +55,62 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
         this.metrics = Objects.requireNonNull(metrics, "metrics");
     }
 
+    /**
+     * The service with Predict and StreamPredict requests parsed by {@link NativeMessageMarshaller}, so image bytes
+     * reach native memory straight from the transport's buffers and are never copied on the heap. Register this,
+     * not {@link #bindService()}.
+     */
+    public ServerServiceDefinition definition() {
+        ServerServiceDefinition generated = bindService();
+        ServiceDescriptor service = generated.getServiceDescriptor();
+        ServiceDescriptor.Builder descriptor = ServiceDescriptor.newBuilder(service.getName())
+                .setSchemaDescriptor(service.getSchemaDescriptor());
+        List<ServerMethodDefinition<?, ?>> methods = new ArrayList<>();
+        for (ServerMethodDefinition<?, ?> method : generated.getMethods()) {
+            ServerMethodDefinition<?, ?> bound = withAliasingParser(method);
+            descriptor.addMethod(bound.getMethodDescriptor());
+            methods.add(bound);
+        }
+        ServerServiceDefinition.Builder definition = ServerServiceDefinition.builder(descriptor.build());
+        methods.forEach(definition::addMethod);
+        return definition.build();
+    }
+
+    @SuppressWarnings("unchecked")
+    private ServerMethodDefinition<?, ?> withAliasingParser(ServerMethodDefinition<?, ?> method) {
+        String name = method.getMethodDescriptor().getFullMethodName();
+        if (name.equals(InferenceServiceGrpc.getPredictMethod().getFullMethodName())) {
+            var predict = (ServerMethodDefinition<PredictRequest, PredictResponse>) method;
+            return ServerMethodDefinition.create(predict.getMethodDescriptor().toBuilder(predictRequests,
+                    predict.getMethodDescriptor().getResponseMarshaller()).build(), predict.getServerCallHandler());
+        }
+        if (name.equals(InferenceServiceGrpc.getStreamPredictMethod().getFullMethodName())) {
+            var stream = (ServerMethodDefinition<StreamPredictRequest, StreamPredictResponse>) method;
+            return ServerMethodDefinition.create(stream.getMethodDescriptor().toBuilder(streamRequests,
+                    stream.getMethodDescriptor().getResponseMarshaller()).build(), stream.getServerCallHandler());
+        }
+        return method;
+    }
+
+    /** The native memory a stream message was parsed into; the caller owns and closes its arena. */
+    RequestImages.Memory memoryOf(StreamPredictRequest message) {
+        return RequestImages.Memory.of(streamRequests.takeMemory(message));
+    }
+
     @Override
     public void predict(PredictRequest request, StreamObserver<PredictResponse> responses) {
         ServedModel model;
         InferenceRequest inference;
-        Arena memory = Arena.ofShared();
+        RequestImages.Memory memory = RequestImages.Memory.of(predictRequests.takeMemory(request));
         try {
             model = servedModel(request.getModel());
             if (request.getImagesCount() == 0) {
                 throw Statuses.invalid("images is empty: send at least one image");
             }
             List<InputImage> images = RequestImages.toInputs(request.getImagesList(), "images", memory);
-            inference = newRequest(images, request.getTopK(), request.getIncludeOutputTensors(), memory);
+            inference = newRequest(images, request.getTopK(), request.getIncludeOutputTensors(), memory.arena());
         } catch (RuntimeException e) {
-            memory.close();
+            memory.arena().close();
             Status status = Statuses.of(e);
             countFinished(request.getModel(), status);
             responses.onError(status.asRuntimeException());

@@ -14,7 +14,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Checks the images of a request and copies their bytes into native memory for the model runner. Every problem is
+ * Checks the images of a request and puts their bytes in native memory for the model runner (viewed in place when the
+ * message was parsed into native memory, copied otherwise). Every problem is
  * an INVALID_INPUT naming the field, e.g. {@code images[2].pixels.row_stride}; nothing is queued for a bad request.
  */
 final class RequestImages {
@@ -26,10 +27,34 @@ final class RequestImages {
     private RequestImages() {}
 
     /**
-     * Converts the images, allocating their bytes in {@code memory} (which the caller owns and closes, also when
-     * this throws).
+     * Where an image's bytes go: views into the native copy of the message when it has one (no copy at all), else
+     * a copy into the arena. The caller owns the arena and closes it, also when conversion throws.
      */
-    static List<InputImage> toInputs(List<Image> images, String field, Arena memory) {
+    record Memory(Arena arena, NativeMessageMarshaller.NativeMessage message) {
+        /** Memory for a message parsed on the heap: image bytes are copied into a new arena. */
+        static Memory copying() {
+            return new Memory(Arena.ofShared(), null);
+        }
+
+        /** Memory for a message parsed into native memory: its image bytes are viewed where they are. */
+        static Memory of(NativeMessageMarshaller.NativeMessage message) {
+            return message == null ? copying() : new Memory(message.arena(), message);
+        }
+
+        MemorySegment bytesOf(ByteString bytes) {
+            if (message != null) {
+                MemorySegment view = message.sliceOf(bytes.asReadOnlyByteBuffer());
+                if (view != null) {
+                    return view;
+                }
+            }
+            MemorySegment segment = arena.allocate(bytes.size(), 16);
+            bytes.copyTo(segment.asByteBuffer());
+            return segment;
+        }
+    }
+
+    static List<InputImage> toInputs(List<Image> images, String field, Memory memory) {
         List<InputImage> inputs = new ArrayList<>(images.size());
         for (int i = 0; i < images.size(); i++) {
             inputs.add(toInput(images.get(i), field + "[" + i + "]", memory));
@@ -37,7 +62,7 @@ final class RequestImages {
         return inputs;
     }
 
-    static InputImage toInput(Image image, String field, Arena memory) {
+    static InputImage toInput(Image image, String field, Memory memory) {
         return switch (image.getDataCase()) {
             case ENCODED -> encoded(image.getEncoded().getData(), field + ".encoded", memory);
             case PIXELS -> pixels(image.getPixels(), field + ".pixels", memory);
@@ -46,14 +71,14 @@ final class RequestImages {
         };
     }
 
-    private static InputImage encoded(ByteString data, String field, Arena memory) {
+    private static InputImage encoded(ByteString data, String field, Memory memory) {
         if (data.isEmpty()) {
             throw Statuses.invalid(field + ".data is empty");
         }
-        return new InputImage.Picture(new ImageInput.Encoded(copy(data, memory)));
+        return new InputImage.Picture(new ImageInput.Encoded(memory.bytesOf(data)));
     }
 
-    private static InputImage pixels(RawPixels pixels, String field, Arena memory) {
+    private static InputImage pixels(RawPixels pixels, String field, Memory memory) {
         PixelFormat format = switch (pixels.getFormat()) {
             case PIXEL_FORMAT_RGB -> PixelFormat.RGB;
             case PIXEL_FORMAT_BGR -> PixelFormat.BGR;
@@ -83,11 +108,11 @@ final class RequestImages {
                     + format + " with row_stride " + stride + " needs " + needed
                     + (needed == height * stride ? "" : " to " + height * stride));
         }
-        return new InputImage.Picture(new ImageInput.Pixels(copy(pixels.getData(), memory), (int) width,
+        return new InputImage.Picture(new ImageInput.Pixels(memory.bytesOf(pixels.getData()), (int) width,
                 (int) height, (int) stride, format));
     }
 
-    private static InputImage tensor(RawTensor tensor, String field, Arena memory) {
+    private static InputImage tensor(RawTensor tensor, String field, Memory memory) {
         DType dtype = DataTypes.toNative(tensor.getDtype());
         if (dtype == null) {
             throw Statuses.invalid(field + ".dtype is not set");
@@ -115,13 +140,6 @@ final class RequestImages {
                     + tensor.getShapeList() + " needs " + needed);
         }
         long[] shape = tensor.getShapeList().stream().mapToLong(Long::longValue).toArray();
-        return new InputImage.Tensor(dtype, shape, copy(tensor.getData(), memory));
-    }
-
-    /** One copy from the message into native memory, aligned for any element type. */
-    private static MemorySegment copy(ByteString bytes, Arena memory) {
-        MemorySegment segment = memory.allocate(bytes.size(), 16);
-        bytes.copyTo(segment.asByteBuffer());
-        return segment;
+        return new InputImage.Tensor(dtype, shape, memory.bytesOf(tensor.getData()));
     }
 }

@@ -86,6 +86,11 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
     @Override
     public synchronized void onNext(StreamPredictRequest message) {
         awaitingMessage = false;
+        RequestImages.Memory memory = service.memoryOf(message);
+        if (finished || !message.hasFrame() || options == null) {
+            // Only an accepted frame keeps its memory, as its request's.
+            memory.arena().close();
+        }
         if (finished) {
             return;
         }
@@ -93,7 +98,7 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
             if (options == null) {
                 open(message);
             } else if (message.hasFrame()) {
-                accept(message.getFrame());
+                accept(message.getFrame(), memory);
             } else {
                 throw Statuses.invalid("options: sent twice; every message after the first must be a frame");
             }
@@ -120,19 +125,19 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
         return options.getMode() == StreamMode.STREAM_MODE_LATEST_ONLY;
     }
 
-    private void accept(Frame frame) {
+    /** Takes ownership of {@code memory}, the frame's native memory. */
+    private void accept(Frame frame, RequestImages.Memory memory) {
         Slot slot = new Slot(frame);
         pending.addLast(slot);
-        Arena memory = Arena.ofShared();
         try {
             if (!frame.hasImage()) {
                 throw Statuses.invalid("frame.image is not set");
             }
             InputImage image = RequestImages.toInput(frame.getImage(), "frame.image", memory);
             slot.request = InferenceService.newRequest(List.of(image), options.getTopK(),
-                    options.getIncludeOutputTensors(), memory);
+                    options.getIncludeOutputTensors(), memory.arena());
         } catch (RuntimeException e) {
-            memory.close();
+            memory.arena().close();
             Status status = Statuses.of(e);
             service.countFinished(model.name(), status);
             slot.response = error(slot, status);
