@@ -59,8 +59,19 @@ fi
 cmake_args=(-S "$source_dir" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release "-DFOVEA_LIBRARY_OUTPUT_DIR=$output_dir")
 if [ -n "${Torch_DIR:-}" ]; then
   cmake_args+=("-DTorch_DIR=$Torch_DIR")
+  config_dir=$Torch_DIR
 else
   cmake_args+=("-DCMAKE_PREFIX_PATH=$prefix")
+  config_dir=$prefix/Torch
+  [ -f "$config_dir/TorchConfig.cmake" ] || config_dir=$prefix
+fi
+# TorchConfig.cmake looks Caffe2's config, libtorch and libc10 up in the system's folders before its own, so on a
+# machine that also has Debian's libtorch a pip or unpacked libtorch would compile with its headers and link Debian's
+# libraries. Name its own explicitly (TorchConfig sits in <install>/share/cmake/Torch).
+torch_install=$(cd "$config_dir/../../.." 2>/dev/null && pwd)
+if [ "$torch_install" != /usr/lib ] && [ -f "$torch_install/lib/libtorch.so" ]; then
+  cmake_args+=("-DCaffe2_DIR=$torch_install/share/cmake/Caffe2" "-DTORCH_LIBRARY=$torch_install/lib/libtorch.so"
+    "-Dc10_LIBRARY=$torch_install/lib/libc10.so")
 fi
 echo "fovea native build: libtorch from $prefix"
 cmake "${cmake_args[@]}" "$@"
