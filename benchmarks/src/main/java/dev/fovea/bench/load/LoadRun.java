@@ -15,12 +15,15 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Drives one level of load against a server: {@code concurrency} callers, each sending the same image over and over
- * for the warm-up and then the measured duration. Unary callers wait for each response before the next request;
- * stream callers each keep one StreamPredict call busy, sending whenever flow control lets them.
+ * for the warm-up and then the measured duration, with one request outstanding each: a unary caller waits for each
+ * response, a stream caller keeps one StreamPredict call and sends the next frame when the previous one's result
+ * arrives.
  */
 final class LoadRun {
 
@@ -54,6 +57,9 @@ final class LoadRun {
         StreamOptions options = StreamOptions.newBuilder().setModel(model).setTopK(1).build();
         return run("stream", concurrency, warmUp, measured, (latencies, stages, stop, measuring) -> {
             ConcurrentHashMap<Long, Long> sentAt = new ConcurrentHashMap<>();
+            // One frame in flight per stream, like one outstanding request per unary caller: otherwise the latency
+            // measured is the time frames wait in HTTP/2 flow-control windows, not the server's.
+            Semaphore inFlight = new Semaphore(1);
             FrameStream stream = client.stream(options, new FrameStream.Listener() {
                 @Override
                 public void onResponse(StreamPredictResponse response) {
@@ -62,6 +68,7 @@ final class LoadRun {
                         latencies.add(System.nanoTime() - start);
                         stages.add(response.getResult().getTimings());
                     }
+                    inFlight.release();
                 }
 
                 @Override
@@ -73,6 +80,9 @@ final class LoadRun {
             });
             long frameId = 0;
             while (!stop.get()) {
+                if (!inFlight.tryAcquire(100, TimeUnit.MILLISECONDS)) {
+                    continue;
+                }
                 sentAt.put(frameId, System.nanoTime());
                 stream.send(Frame.newBuilder().setFrameId(frameId++).setImage(image).build());
             }
