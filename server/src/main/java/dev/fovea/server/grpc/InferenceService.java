@@ -1,8 +1,10 @@
 package dev.fovea.server.grpc;
 
+import com.google.protobuf.Message;
 import dev.fovea.server.inference.InferenceRequest;
 import dev.fovea.server.inference.InputImage;
 import dev.fovea.server.inference.Prediction;
+import dev.fovea.server.inference.Predictions;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.repository.ServedModel;
@@ -48,6 +50,10 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
             new NativeMessageMarshaller<>(PredictRequest.getDefaultInstance());
     private final NativeMessageMarshaller<StreamPredictRequest> streamRequests =
             new NativeMessageMarshaller<>(StreamPredictRequest.getDefaultInstance());
+    private final NativeResponseMarshaller<PredictResponse> predictResponses =
+            new NativeResponseMarshaller<>(PredictResponse.getDefaultInstance());
+    private final NativeResponseMarshaller<StreamPredictResponse> streamResponses =
+            new NativeResponseMarshaller<>(StreamPredictResponse.getDefaultInstance());
 
     public InferenceService(ModelRepository repository, Executor responseExecutor, ServerMetrics metrics) {
         this.repository = Objects.requireNonNull(repository, "repository");
@@ -57,8 +63,9 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
 
     /**
      * The service with Predict and StreamPredict requests parsed by {@link NativeMessageMarshaller}, so image bytes
-     * reach native memory straight from the transport's buffers and are never copied on the heap. Register this,
-     * not {@link #bindService()}.
+     * reach native memory straight from the transport's buffers and are never copied on the heap, and their responses
+     * written by {@link NativeResponseMarshaller}, so raw outputs go from tensor memory to the transport. Register
+     * this, not {@link #bindService()}.
      */
     public ServerServiceDefinition definition() {
         ServerServiceDefinition generated = bindService();
@@ -81,13 +88,13 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
         String name = method.getMethodDescriptor().getFullMethodName();
         if (name.equals(InferenceServiceGrpc.getPredictMethod().getFullMethodName())) {
             var predict = (ServerMethodDefinition<PredictRequest, PredictResponse>) method;
-            return ServerMethodDefinition.create(predict.getMethodDescriptor().toBuilder(predictRequests,
-                    predict.getMethodDescriptor().getResponseMarshaller()).build(), predict.getServerCallHandler());
+            return ServerMethodDefinition.create(predict.getMethodDescriptor()
+                    .toBuilder(predictRequests, predictResponses).build(), predict.getServerCallHandler());
         }
         if (name.equals(InferenceServiceGrpc.getStreamPredictMethod().getFullMethodName())) {
             var stream = (ServerMethodDefinition<StreamPredictRequest, StreamPredictResponse>) method;
-            return ServerMethodDefinition.create(stream.getMethodDescriptor().toBuilder(streamRequests,
-                    stream.getMethodDescriptor().getResponseMarshaller()).build(), stream.getServerCallHandler());
+            return ServerMethodDefinition.create(stream.getMethodDescriptor()
+                    .toBuilder(streamRequests, streamResponses).build(), stream.getServerCallHandler());
         }
         return method;
     }
@@ -124,10 +131,10 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
                 return;
             }
             PredictResponse.Builder response = PredictResponse.newBuilder().setModel(model.name());
-            for (Prediction prediction : predictions) {
+            for (Prediction prediction : predictions.list()) {
                 response.addResults(Results.toWire(prediction));
             }
-            responses.onNext(response.build());
+            send(responses, response.build(), predictions, predictResponses);
             responses.onCompleted();
         }, responseExecutor);
     }
@@ -151,6 +158,31 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
             responses.onNext(info);
             responses.onCompleted();
         }, () -> responses.onError(notFound(request.getName()).asRuntimeException()));
+    }
+
+    /**
+     * Sends {@code message}, whose raw output bytes view {@code predictions}' memory; the transport frees that memory
+     * once it has written the message (or at once if the call has ended).
+     */
+    static <T extends Message> void send(StreamObserver<T> responses, T message,
+            Predictions predictions, NativeResponseMarshaller<T> marshaller) {
+        marshaller.attach(message, predictions);
+        try {
+            responses.onNext(message);
+        } finally {
+            // gRPC streams the message inside onNext; if it did not (the call had ended), this frees the memory.
+            marshaller.discard(message);
+        }
+    }
+
+    /** Sends a stream response, freeing {@code predictions} (null for error and skip responses) once written. */
+    void sendFrame(StreamObserver<StreamPredictResponse> responses, StreamPredictResponse message,
+            Predictions predictions) {
+        if (predictions == null) {
+            responses.onNext(message);
+        } else {
+            send(responses, message, predictions, streamResponses);
+        }
     }
 
     /** The model to run, or a NOT_FOUND / UNAVAILABLE status exception. */
@@ -182,7 +214,7 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
         metrics.requestFinished(repository.describe(model).isPresent() ? model : "unknown", outcome);
     }
 
-    CompletableFuture<List<Prediction>> submit(ServedModel model, InferenceRequest request) {
+    CompletableFuture<Predictions> submit(ServedModel model, InferenceRequest request) {
         return model.runner().submit(request);
     }
 

@@ -23,8 +23,8 @@ final class Results {
             for (long size : output.shape()) {
                 tensor.addShape(size);
             }
-            // The array was made for this prediction alone and is never written again: wrapping it is safe.
-            result.addOutputs(tensor.setData(UnsafeByteOperations.unsafeWrap(output.data())));
+            // A view of tensor memory, never written again; the response marshaller frees it after the send.
+            result.addOutputs(tensor.setData(UnsafeByteOperations.unsafeWrap(output.data().asByteBuffer())));
         }
         Prediction.Timings timings = prediction.timings();
         return result.setTimings(Timings.newBuilder()

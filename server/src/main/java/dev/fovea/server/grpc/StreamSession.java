@@ -3,7 +3,7 @@ package dev.fovea.server.grpc;
 import com.google.protobuf.Timestamp;
 import dev.fovea.server.inference.InferenceRequest;
 import dev.fovea.server.inference.InputImage;
-import dev.fovea.server.inference.Prediction;
+import dev.fovea.server.inference.Predictions;
 import dev.fovea.server.repository.ServedModel;
 import dev.fovea.v1.Frame;
 import dev.fovea.v1.FrameError;
@@ -50,6 +50,8 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
         final Timestamp captureTime;
         InferenceRequest request;
         StreamPredictResponse response;
+        /** The memory {@code response}'s raw outputs view, until it is sent; null for errors and skips. */
+        Predictions predictions;
 
         Slot(Frame frame) {
             this.frameId = frame.getFrameId();
@@ -165,13 +167,23 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
                 (predictions, failure) -> finished(slot, predictions, failure), service.responseExecutor());
     }
 
-    private synchronized void finished(Slot slot, List<Prediction> predictions, Throwable failure) {
+    private synchronized void finished(Slot slot, Predictions predictions, Throwable failure) {
         running--;
         Status status = failure == null ? Status.OK : Statuses.of(failure);
         service.countFinished(model.name(), status);
-        slot.response = failure != null ? error(slot, status)
-                : response(slot).setResult(Results.toWire(predictions.getFirst())).build();
-        if (waiting != null && !finished) {
+        if (finished) {
+            if (predictions != null) {
+                predictions.close();
+            }
+            return;
+        }
+        if (failure != null) {
+            slot.response = error(slot, status);
+        } else {
+            slot.response = response(slot).setResult(Results.toWire(predictions.first())).build();
+            slot.predictions = predictions;
+        }
+        if (waiting != null) {
             Slot next = waiting;
             waiting = null;
             submit(next);
@@ -185,7 +197,8 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
             return;
         }
         while (!pending.isEmpty() && pending.peekFirst().response != null && responses.isReady()) {
-            responses.onNext(pending.removeFirst().response);
+            Slot slot = pending.removeFirst();
+            service.sendFrame(responses, slot.response, slot.predictions);
         }
         if (clientDone) {
             if (pending.isEmpty()) {
@@ -221,6 +234,10 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
             if (slot.request != null) {
                 slot.request.memory().close();
                 slot.request = null;
+            }
+            if (slot.predictions != null) {
+                slot.predictions.close();
+                slot.predictions = null;
             }
         }
         pending.clear();

@@ -79,7 +79,7 @@ public final class ModelRunner implements AutoCloseable {
         void requestRan(long queueNanos, long postprocessNanos);
     }
 
-    private record Job(InferenceRequest request, CompletableFuture<List<Prediction>> result) {
+    private record Job(InferenceRequest request, CompletableFuture<Predictions> result) {
         int images() {
             return request.images().size();
         }
@@ -137,11 +137,12 @@ public final class ModelRunner implements AutoCloseable {
     }
 
     /**
-     * Queues a request. The returned future completes with one prediction per image, in order, or fails with an
-     * {@link InferenceException}. The runner owns {@code request.memory()} from this call on, also when it refuses.
+     * Queues a request. The returned future completes with one prediction per image, in order, which the caller
+     * closes (see {@link Predictions}), or fails with an {@link InferenceException}. The runner owns
+     * {@code request.memory()} from this call on, also when it refuses.
      */
-    public CompletableFuture<List<Prediction>> submit(InferenceRequest request) {
-        CompletableFuture<List<Prediction>> result = new CompletableFuture<>();
+    public CompletableFuture<Predictions> submit(InferenceRequest request) {
+        CompletableFuture<Predictions> result = new CompletableFuture<>();
         InferenceException refusal = null;
         lock.lock();
         try {
@@ -306,13 +307,13 @@ public final class ModelRunner implements AutoCloseable {
     }
 
     /** A job's result: its predictions, or why it failed. */
-    private record Outcome(List<Prediction> predictions, InferenceException failure) {}
+    private record Outcome(Predictions predictions, InferenceException failure) {}
 
     private void runAndComplete(List<Job> batch) {
         List<Outcome> outcomes = new ArrayList<>(batch.size());
         try {
             try {
-                for (List<Prediction> predictions : run(batch)) {
+                for (Predictions predictions : run(batch)) {
                     outcomes.add(new Outcome(predictions, null));
                 }
             } catch (InferenceException e) {
@@ -329,10 +330,15 @@ public final class ModelRunner implements AutoCloseable {
             log.log(Level.SEVERE, "model " + settings.modelName() + " failed unexpectedly", e);
             InferenceException failure = new InferenceException(InferenceException.Reason.MODEL_ERROR,
                     "model " + settings.modelName() + " failed: " + e, e);
+            outcomes.forEach(outcome -> {
+                if (outcome.predictions() != null) {
+                    outcome.predictions().close();
+                }
+            });
             outcomes.clear();
             batch.forEach(job -> outcomes.add(new Outcome(null, failure)));
         } finally {
-            // Freed before the callers hear back: predictions hold copies, never request memory.
+            // Freed before the callers hear back: predictions view output memory, never request memory.
             for (Job job : batch) {
                 job.request().memory().close();
             }
@@ -355,8 +361,8 @@ public final class ModelRunner implements AutoCloseable {
         }
     }
 
-    /** One prediction list per job, in order. */
-    private List<List<Prediction>> run(List<Job> batch) {
+    /** One result per job, in order. */
+    private List<Predictions> run(List<Job> batch) {
         long start = System.nanoTime();
         batchesRun.incrementAndGet();
         List<InputImage> images = new ArrayList<>();
@@ -370,20 +376,23 @@ public final class ModelRunner implements AutoCloseable {
             List<Tensor> outputs = forward(input, pictures);
             long inferred = System.nanoTime();
             try (Postprocessor postprocessor = new Postprocessor(outputs, images.size(), settings)) {
-                List<List<Prediction>> results = new ArrayList<>(batch.size());
+                List<Predictions> results = new ArrayList<>(batch.size());
                 int offset = 0;
                 observer.batchRan(images.size(), preprocessed - start, inferred - preprocessed);
-                for (Job job : batch) {
-                    InferenceRequest request = job.request();
-                    long postprocessStart = System.nanoTime();
-                    results.add(postprocessor.predictions(request, offset, new long[] {
-                        start - request.arrivalNanos(), preprocessed - start, inferred - preprocessed}));
-                    observer.requestRan(start - request.arrivalNanos(), System.nanoTime() - postprocessStart);
-                    offset += request.images().size();
+                try {
+                    for (Job job : batch) {
+                        InferenceRequest request = job.request();
+                        long postprocessStart = System.nanoTime();
+                        results.add(postprocessor.predictions(request, offset, new long[] {
+                            start - request.arrivalNanos(), preprocessed - start, inferred - preprocessed}));
+                        observer.requestRan(start - request.arrivalNanos(), System.nanoTime() - postprocessStart);
+                        offset += request.images().size();
+                    }
+                } catch (RuntimeException e) {
+                    results.forEach(Predictions::close);
+                    throw e;
                 }
                 return results;
-            } finally {
-                outputs.forEach(Tensor::close);
             }
         }
     }

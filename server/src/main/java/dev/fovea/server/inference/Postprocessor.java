@@ -12,40 +12,52 @@ import java.util.List;
 /**
  * Turns one batch's output tensors into predictions, request by request. Outputs are brought to the host once per
  * batch (one device-to-host copy each) and the classifier's logits read once. Runs on the worker thread that ran the
- * batch; closing it frees the host copies it made (the outputs themselves stay the caller's).
+ * batch.
+ *
+ * <p>Ownership: takes the batch's output tensors. Device outputs are freed as soon as their host copy exists; the host
+ * tensors go into an {@link OutputMemory} that the requests asking for raw outputs share through their
+ * {@link Predictions}, so responses are written from tensor memory without a copy. Closing this drops the worker's
+ * reference: the memory is freed then, or when the last such request's predictions are closed.
  */
 final class Postprocessor implements AutoCloseable {
 
     private final ModelRunner.Settings settings;
     private final int batchSize;
     private final List<Tensor> outputs;
-    private final List<Tensor> copies = new ArrayList<>();
+    private final OutputMemory memory;
     private final float[] logits;
 
     Postprocessor(List<Tensor> outputs, int batchSize, ModelRunner.Settings settings) {
         this.settings = settings;
         this.batchSize = batchSize;
-        if (outputs.isEmpty()) {
-            throw modelError("returned no tensors");
-        }
         List<Tensor> host = new ArrayList<>(outputs.size());
-        for (Tensor output : outputs) {
-            long[] shape = output.shape();
-            if (shape.length == 0 || shape[0] != batchSize) {
-                close();
-                throw modelError("returned " + output + " for a batch of " + batchSize
-                        + ": every output needs the batch as its first dimension");
+        try {
+            if (outputs.isEmpty()) {
+                throw modelError("returned no tensors");
             }
-            if (output.device().equals(Device.CPU)) {
-                host.add(output);
-            } else {
-                Tensor copy = output.to(Device.CPU);
-                copies.add(copy);
-                host.add(copy);
+            for (Tensor output : outputs) {
+                long[] shape = output.shape();
+                if (shape.length == 0 || shape[0] != batchSize) {
+                    throw modelError("returned " + output + " for a batch of " + batchSize
+                            + ": every output needs the batch as its first dimension");
+                }
+            }
+            for (Tensor output : outputs) {
+                host.add(output.device().equals(Device.CPU) ? output : output.to(Device.CPU));
+            }
+            this.logits = settings.classifier() ? classifierLogits(host.getFirst()) : null;
+        } catch (RuntimeException e) {
+            outputs.forEach(Tensor::close);
+            host.forEach(Tensor::close);
+            throw e;
+        }
+        for (Tensor output : outputs) {
+            if (!host.contains(output)) {
+                output.close();
             }
         }
         this.outputs = host;
-        this.logits = settings.classifier() ? classifierLogits(host.getFirst()) : null;
+        this.memory = new OutputMemory(host);
     }
 
     /**
@@ -53,7 +65,7 @@ final class Postprocessor implements AutoCloseable {
      *
      * @param stageNanos the request's queue time, then the batch's preprocess and inference time
      */
-    List<Prediction> predictions(InferenceRequest request, int offset, long[] stageNanos) {
+    Predictions predictions(InferenceRequest request, int offset, long[] stageNanos) {
         int classes = logits == null ? 0 : logits.length / batchSize;
         int images = request.images().size();
         List<Prediction> predictions = new ArrayList<>(images);
@@ -66,12 +78,11 @@ final class Postprocessor implements AutoCloseable {
             predictions.add(new Prediction(top, raw, new Prediction.Timings(stageNanos[0] / 1000,
                     stageNanos[1] / 1000, stageNanos[2] / 1000, postprocess / 1000, batchSize)));
         }
-        return predictions;
+        return new Predictions(predictions, request.includeOutputs() ? memory : null);
     }
 
     private float[] classifierLogits(Tensor output) {
         if (output.dtype() != DType.FLOAT32 || output.shape().length != 2) {
-            close();
             throw modelError("is a classifier but output 0 is " + output
                     + ", not float32 [batch, classes]; set task: TASK_RAW in its config.pbtxt to get raw tensors");
         }
@@ -88,15 +99,14 @@ final class Postprocessor implements AutoCloseable {
         return top;
     }
 
-    /** Row {@code row} of every output, copied out of tensor memory, which is freed when the batch is done. */
+    /** Row {@code row} of every output: views of tensor memory, kept alive by the request's {@link Predictions}. */
     private List<Prediction.OutputTensor> rows(int row) {
         List<Prediction.OutputTensor> rows = new ArrayList<>(outputs.size());
         for (Tensor output : outputs) {
             long[] shape = output.shape();
             long rowBytes = output.data().byteSize() / shape[0];
             MemorySegment slice = output.data().asSlice(row * rowBytes, rowBytes);
-            rows.add(new Prediction.OutputTensor(output.dtype(), Arrays.copyOfRange(shape, 1, shape.length),
-                    slice.toArray(ValueLayout.JAVA_BYTE)));
+            rows.add(new Prediction.OutputTensor(output.dtype(), Arrays.copyOfRange(shape, 1, shape.length), slice));
         }
         return rows;
     }
@@ -108,6 +118,6 @@ final class Postprocessor implements AutoCloseable {
 
     @Override
     public void close() {
-        copies.forEach(Tensor::close);
+        memory.release();
     }
 }

@@ -1,6 +1,7 @@
 package dev.fovea.server.inference;
 
 import dev.fovea.torch.DType;
+import java.lang.foreign.MemorySegment;
 import java.util.List;
 
 /**
@@ -17,10 +18,14 @@ public record Prediction(List<ClassScore> classes, List<OutputTensor> outputs, T
     /** One class of a classifier's output, with its softmax probability. */
     public record ClassScore(int index, String label, float score) {}
 
-    /** One output tensor for this image, batch dimension removed; little-endian, C order. */
-    public record OutputTensor(DType dtype, long[] shape, byte[] data) {
+    /**
+     * One output tensor for this image, batch dimension removed; little-endian, C order. {@code data} is a read-only
+     * view of the batch's output memory, valid until the {@link Predictions} holding it is closed.
+     */
+    public record OutputTensor(DType dtype, long[] shape, MemorySegment data) {
         public OutputTensor {
             shape = shape.clone();
+            data = data.asReadOnly();
         }
 
         @Override

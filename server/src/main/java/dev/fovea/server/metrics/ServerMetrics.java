@@ -18,7 +18,9 @@ import java.util.function.Supplier;
  *   <li>{@code fovea_stage_duration_seconds{model, stage}}: {@code queue} and {@code postprocess} per request,
  *       {@code preprocess} and {@code compute} per batch;
  *   <li>{@code fovea_batch_size{model}}: images per batch run (the warm-up batch at load time included);
- *   <li>{@code fovea_queue_depth{model}}: requests waiting for a worker, read at scrape time.
+ *   <li>{@code fovea_queue_depth{model}}: requests waiting for a worker, read at scrape time;
+ *   <li>{@code fovea_native_memory_bytes}: bytes the process holds from the C allocator (libtorch's CPU tensors,
+ *       requests in native memory, Netty's direct buffers), read at scrape time; absent without glibc's mallinfo2.
  * </ul>
  *
  * Thread-safe. Model labels only ever carry names of the repository's models ({@code unknown} for the rest), so a
@@ -45,6 +47,9 @@ public final class ServerMetrics {
                 .labelNames("model", "stage").classicOnly().classicUpperBounds(SECONDS).register(registry);
         this.batchSizes = Histogram.builder().name("fovea_batch_size").help("Images per batch run")
                 .labelNames("model").classicOnly().classicUpperBounds(BATCH_SIZES).register(registry);
+        NativeHeap.ofThisProcess().ifPresent(heap -> GaugeWithCallback.builder().name("fovea_native_memory_bytes")
+                .help("Bytes held from the C allocator: libtorch CPU tensors, native request buffers, direct buffers")
+                .callback(callback -> callback.call(heap.bytesInUse())).register(registry));
     }
 
     public PrometheusRegistry registry() {

@@ -3,6 +3,7 @@ package dev.fovea.server.repository;
 import dev.fovea.server.inference.ModelRunner;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.inference.Prediction;
+import dev.fovea.server.inference.Predictions;
 import dev.fovea.server.inference.InferenceRequest;
 import dev.fovea.server.inference.InputImage;
 import dev.fovea.torch.Device;
@@ -153,7 +154,7 @@ public final class ModelRepository implements AutoCloseable {
                 List.of(new InputImage.Picture(new ImageInput.Pixels(pixels, width, height, width * 3,
                         PixelFormat.RGB))),
                 1, true, InferenceRequest.NO_DEADLINE, () -> false, System.nanoTime(), memory);
-        List<Prediction> predictions;
+        Predictions predictions;
         try {
             predictions = runner.submit(request).get(WARM_UP_TIMEOUT_SECONDS, TimeUnit.SECONDS);
         } catch (ExecutionException e) {
@@ -164,17 +165,19 @@ public final class ModelRepository implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while warming up", e);
         }
-        List<TensorSpec> specs = new ArrayList<>();
-        List<Prediction.OutputTensor> outputs = predictions.getFirst().outputs();
-        for (int i = 0; i < outputs.size(); i++) {
-            TensorSpec.Builder spec = TensorSpec.newBuilder().setName("output_" + i)
-                    .setDtype(outputs.get(i).dtype().name().toLowerCase(Locale.ROOT)).addShape(-1);
-            for (long size : outputs.get(i).shape()) {
-                spec.addShape(size);
+        try (predictions) {
+            List<TensorSpec> specs = new ArrayList<>();
+            List<Prediction.OutputTensor> outputs = predictions.first().outputs();
+            for (int i = 0; i < outputs.size(); i++) {
+                TensorSpec.Builder spec = TensorSpec.newBuilder().setName("output_" + i)
+                        .setDtype(outputs.get(i).dtype().name().toLowerCase(Locale.ROOT)).addShape(-1);
+                for (long size : outputs.get(i).shape()) {
+                    spec.addShape(size);
+                }
+                specs.add(spec.build());
             }
-            specs.add(spec.build());
+            return specs;
         }
-        return specs;
     }
 
     private static List<String> readLabels(Path folder, ModelConfig config) throws IOException {

@@ -1,5 +1,6 @@
 package dev.fovea.server.grpc;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -10,11 +11,13 @@ import dev.fovea.server.TestImages;
 import dev.fovea.server.TestServer;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
+import dev.fovea.v1.DataType;
 import dev.fovea.v1.EncodedImage;
 import dev.fovea.v1.Image;
 import dev.fovea.v1.InferenceServiceGrpc;
 import dev.fovea.v1.PredictRequest;
 import dev.fovea.v1.PredictResponse;
+import dev.fovea.v1.RawTensor;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -30,6 +33,8 @@ import io.grpc.reflection.v1.ServerReflectionResponse;
 import io.grpc.reflection.v1.ServiceResponse;
 import io.grpc.stub.StreamObserver;
 import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -71,6 +76,27 @@ class NettyServerTest {
     void predictsOverLoopback() {
         assertEquals(5, predict(TestImages.encoded(TestImages.picture(64, 64, 1), "png")).getResults(0)
                 .getClassesCount());
+    }
+
+    @Test
+    void rawOutputsAreWrittenFromTensorMemoryOverLoopback() {
+        ByteBuffer values = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN);
+        values.putFloat(1f).putFloat(2f).putFloat(3f).putFloat(4.5f).flip();
+        Image tensor = Image.newBuilder().setTensor(RawTensor.newBuilder().setDtype(DataType.DATA_TYPE_FLOAT32)
+                .addShape(4).setData(ByteString.copyFrom(values))).build();
+        for (int round = 0; round < 3; round++) {
+            PredictResponse response = InferenceServiceGrpc.newBlockingStub(channel)
+                    .withDeadlineAfter(30, TimeUnit.SECONDS).predict(PredictRequest.newBuilder().setModel("raw")
+                            .addImages(tensor).addImages(tensor).setIncludeOutputTensors(true).build());
+            for (int image = 0; image < 2; image++) {
+                float[] doubled = new float[4];
+                response.getResults(image).getOutputs(0).getData().asReadOnlyByteBuffer()
+                        .order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(doubled);
+                assertArrayEquals(new float[] {2f, 4f, 6f, 9f}, doubled);
+                assertEquals(10.5f, response.getResults(image).getOutputs(1).getData().asReadOnlyByteBuffer()
+                        .order(ByteOrder.LITTLE_ENDIAN).getFloat(), 1e-6f);
+            }
+        }
     }
 
     @Test

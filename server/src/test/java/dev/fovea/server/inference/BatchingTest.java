@@ -30,9 +30,12 @@ class BatchingTest {
             new Preprocessing(0, 4, 1, new float[] {0}, new float[] {1}, PixelFormat.GRAY);
 
     private ModelRunner runner;
+    /** Closed after each test, so the output views the tests read stay valid until then. */
+    private final List<Predictions> received = new ArrayList<>();
 
     @AfterEach
     void stop() {
+        received.forEach(Predictions::close);
         runner.close();
     }
 
@@ -50,23 +53,24 @@ class BatchingTest {
                 1, true, InferenceRequest.NO_DEADLINE, () -> false, System.nanoTime(), memory);
     }
 
-    private static List<Prediction> get(CompletableFuture<List<Prediction>> result)
+    private List<Prediction> get(CompletableFuture<Predictions> result)
             throws ExecutionException, InterruptedException, TimeoutException {
-        return result.get(20, TimeUnit.SECONDS);
+        Predictions predictions = result.get(20, TimeUnit.SECONDS);
+        received.add(predictions);
+        return predictions.list();
     }
 
     @Test
     void requestsArrivingWithinTheDelayShareOneBatch() throws Exception {
         runner = runner("raw", GRAY_1X4, false, 8, 1, Batching.dynamic(TimeUnit.MILLISECONDS.toNanos(500)));
-        List<CompletableFuture<List<Prediction>>> results = new ArrayList<>();
+        List<CompletableFuture<Predictions>> results = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
             results.add(runner.submit(tensor(i, i, i, i)));
         }
         for (int i = 0; i < 3; i++) {
             Prediction prediction = get(results.get(i)).getFirst();
             assertEquals(3, prediction.timings().batchSize());
-            float sum = MemorySegment.ofArray(prediction.outputs().get(1).data())
-                    .get(ValueLayout.JAVA_FLOAT_UNALIGNED, 0);
+            float sum = prediction.outputs().get(1).data().get(ValueLayout.JAVA_FLOAT_UNALIGNED, 0);
             assertEquals(4f * i, sum, "request " + i + " got its own row of the batch");
         }
         assertEquals(1, runner.batchesRun());
@@ -75,11 +79,11 @@ class BatchingTest {
     @Test
     void withoutDynamicBatchingEveryRequestRunsAlone() throws Exception {
         runner = runner("raw", GRAY_1X4, false, 8, 1, Batching.OFF);
-        List<CompletableFuture<List<Prediction>>> results = new ArrayList<>();
+        List<CompletableFuture<Predictions>> results = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
             results.add(runner.submit(tensor(1, 2, 3, 4)));
         }
-        for (CompletableFuture<List<Prediction>> result : results) {
+        for (CompletableFuture<Predictions> result : results) {
             assertEquals(1, get(result).getFirst().timings().batchSize());
         }
         assertEquals(3, runner.batchesRun());
@@ -89,8 +93,8 @@ class BatchingTest {
     void aPreferredSizeRunsWithoutWaitingForTheDelay() throws Exception {
         // A minute's delay: the test's 20-second wait would time out if the batch waited for it.
         runner = runner("raw", GRAY_1X4, false, 8, 1, Batching.dynamic(TimeUnit.MINUTES.toNanos(1), 2));
-        CompletableFuture<List<Prediction>> first = runner.submit(tensor(1, 1, 1, 1));
-        CompletableFuture<List<Prediction>> second = runner.submit(tensor(2, 2, 2, 2));
+        CompletableFuture<Predictions> first = runner.submit(tensor(1, 1, 1, 1));
+        CompletableFuture<Predictions> second = runner.submit(tensor(2, 2, 2, 2));
         assertEquals(2, get(first).getFirst().timings().batchSize());
         assertEquals(2, get(second).getFirst().timings().batchSize());
     }
@@ -98,12 +102,12 @@ class BatchingTest {
     @Test
     void batchesNeverExceedTheMaximumSize() throws Exception {
         runner = runner("raw", GRAY_1X4, false, 4, 1, Batching.dynamic(TimeUnit.MILLISECONDS.toNanos(300)));
-        List<CompletableFuture<List<Prediction>>> results = new ArrayList<>();
+        List<CompletableFuture<Predictions>> results = new ArrayList<>();
         for (int i = 0; i < 5; i++) {
             results.add(runner.submit(tensor(i, 0, 0, 0)));
         }
         List<Integer> sizes = new ArrayList<>();
-        for (CompletableFuture<List<Prediction>> result : results) {
+        for (CompletableFuture<Predictions> result : results) {
             sizes.add(get(result).getFirst().timings().batchSize());
         }
         assertEquals(List.of(4, 4, 4, 4, 1), sizes);
@@ -112,8 +116,8 @@ class BatchingTest {
     @Test
     void tensorsOfDifferentShapesRunInSeparateBatches() throws Exception {
         runner = runner("raw", GRAY_1X4, false, 8, 1, Batching.dynamic(TimeUnit.MILLISECONDS.toNanos(200)));
-        CompletableFuture<List<Prediction>> four = runner.submit(tensor(1, 1, 1, 1));
-        CompletableFuture<List<Prediction>> two = runner.submit(tensor(5, 5));
+        CompletableFuture<Predictions> four = runner.submit(tensor(1, 1, 1, 1));
+        CompletableFuture<Predictions> two = runner.submit(tensor(5, 5));
         assertEquals(1, get(four).getFirst().timings().batchSize());
         assertEquals(List.of(2L), java.util.Arrays.stream(get(two).getFirst().outputs().getFirst().shape())
                 .boxed().toList());
@@ -133,8 +137,8 @@ class BatchingTest {
         MemorySegment garbage = badMemory.allocate(64).fill((byte) 1);
         InferenceRequest bad = new InferenceRequest(List.of(new InputImage.Picture(new ImageInput.Encoded(garbage))),
                 3, false, InferenceRequest.NO_DEADLINE, () -> false, System.nanoTime(), badMemory);
-        CompletableFuture<List<Prediction>> goodResult = runner.submit(good);
-        CompletableFuture<List<Prediction>> badResult = runner.submit(bad);
+        CompletableFuture<Predictions> goodResult = runner.submit(good);
+        CompletableFuture<Predictions> badResult = runner.submit(bad);
         assertEquals(3, get(goodResult).getFirst().classes().size());
         ExecutionException e = assertThrows(ExecutionException.class, () -> get(badResult));
         assertEquals(InferenceException.Reason.INVALID_INPUT, ((InferenceException) e.getCause()).reason());
@@ -144,7 +148,7 @@ class BatchingTest {
     void instancesRunBatchesAtTheSameTime() throws Exception {
         runner = runner("slow", new Preprocessing(0, 16, 16, new float[] {0, 0, 0}, new float[] {1, 1, 1},
                 PixelFormat.RGB), true, 8, 2, Batching.OFF);
-        List<CompletableFuture<List<Prediction>>> results = new ArrayList<>();
+        List<CompletableFuture<Predictions>> results = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
             Arena memory = Arena.ofShared();
             MemorySegment pixels = memory.allocate(16 * 16 * 3);
@@ -152,7 +156,7 @@ class BatchingTest {
                     new ImageInput.Pixels(pixels, 16, 16, 48, PixelFormat.RGB))), 1, false,
                     InferenceRequest.NO_DEADLINE, () -> false, System.nanoTime(), memory)));
         }
-        for (CompletableFuture<List<Prediction>> result : results) {
+        for (CompletableFuture<Predictions> result : results) {
             get(result);
         }
         assertEquals(2, runner.peakConcurrentBatches(), "two instances, two batches in flight at once");

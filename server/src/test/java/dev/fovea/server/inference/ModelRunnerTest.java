@@ -45,7 +45,7 @@ class ModelRunnerTest {
                 deadlineNanos, () -> cancelled, System.nanoTime(), memory);
     }
 
-    private static InferenceException.Reason failure(CompletableFuture<List<Prediction>> result) {
+    private static InferenceException.Reason failure(CompletableFuture<Predictions> result) {
         ExecutionException e = assertThrows(ExecutionException.class, () -> result.get(10, TimeUnit.SECONDS));
         return ((InferenceException) e.getCause()).reason();
     }
@@ -53,12 +53,26 @@ class ModelRunnerTest {
     @Test
     void runsARequestAndFreesItsMemory() throws Exception {
         Arena memory = Arena.ofShared();
-        List<Prediction> predictions = runner.submit(request(memory, InferenceRequest.NO_DEADLINE, false))
-                .get(10, TimeUnit.SECONDS);
-        assertEquals(1, predictions.size());
-        assertEquals(2, predictions.getFirst().outputs().size());
+        try (Predictions predictions = runner.submit(request(memory, InferenceRequest.NO_DEADLINE, false))
+                .get(10, TimeUnit.SECONDS)) {
+            assertEquals(1, predictions.size());
+            assertEquals(2, predictions.first().outputs().size());
+        }
         assertEquals(1, runner.batchesRun());
         assertTrue(!memory.scope().isAlive(), "the runner closed the request's arena");
+    }
+
+    @Test
+    void outputViewsStayReadableUntilThePredictionsAreClosed() throws Exception {
+        Predictions predictions = runner.submit(request(Arena.ofShared(), InferenceRequest.NO_DEADLINE, false))
+                .get(10, TimeUnit.SECONDS);
+        MemorySegment doubled = predictions.first().outputs().getFirst().data();
+        assertEquals(8f, doubled.get(ValueLayout.JAVA_FLOAT_UNALIGNED, 12), "readable after the batch has run");
+        assertTrue(doubled.isReadOnly());
+        predictions.close();
+        assertThrows(IllegalStateException.class, () -> doubled.get(ValueLayout.JAVA_FLOAT_UNALIGNED, 0),
+                "closing freed the output tensor; a stale view throws instead of reading freed memory");
+        predictions.close();
     }
 
     @Test

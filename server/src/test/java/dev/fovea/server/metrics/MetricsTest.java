@@ -8,6 +8,9 @@ import dev.fovea.server.TestServer;
 import dev.fovea.v1.PredictRequest;
 import io.grpc.StatusRuntimeException;
 import io.prometheus.metrics.exporter.httpserver.HTTPServer;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.GaugeSnapshot;
+import java.lang.foreign.Arena;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -46,7 +49,28 @@ class MetricsTest {
                 assertContains(text, "fovea_stage_duration_seconds_count{model=\"cnn\",stage=\"" + stage + "\"} 3");
             }
             assertContains(text, "fovea_queue_depth{model=\"cnn\"} 0.0");
+            assertContains(text, "fovea_native_memory_bytes ");
         }
+    }
+
+    @Test
+    void nativeMemoryGaugeFollowsNativeAllocations() throws Exception {
+        ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
+        long before = nativeMemory(metrics);
+        try (Arena arena = Arena.ofConfined()) {
+            arena.allocate(64L << 20).fill((byte) 1);
+            long during = nativeMemory(metrics);
+            assertTrue(during - before >= 64L << 20, "64 MiB allocated: " + before + " -> " + during);
+        }
+        long after = nativeMemory(metrics);
+        assertTrue(after < before + (8L << 20), "64 MiB freed: " + before + " -> " + after);
+    }
+
+    private static long nativeMemory(ServerMetrics metrics) {
+        return metrics.registry().scrape().stream()
+                .filter(snapshot -> snapshot.getMetadata().getName().equals("fovea_native_memory_bytes"))
+                .map(snapshot -> (long) ((GaugeSnapshot) snapshot).getDataPoints().getFirst().getValue())
+                .findFirst().orElseThrow(() -> new AssertionError("no fovea_native_memory_bytes"));
     }
 
     private static void assertContains(String text, String line) {
