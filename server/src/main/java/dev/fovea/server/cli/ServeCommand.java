@@ -3,6 +3,7 @@ package dev.fovea.server.cli;
 import dev.fovea.server.FoveaServer;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
+import dev.fovea.server.transport.UnixSocket;
 import dev.fovea.torch.TorchRuntime;
 import io.grpc.netty.NettyServerBuilder;
 import io.prometheus.metrics.exporter.httpserver.HTTPServer;
@@ -10,11 +11,14 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.PrintWriter;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /**
@@ -35,8 +39,17 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--host", defaultValue = "0.0.0.0", description = "Address to listen on (default: ${DEFAULT-VALUE}).")
     private String host;
 
-    @Option(names = "--port", defaultValue = "8001", description = "Port to listen on; 0 picks a free one (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--port", defaultValue = "8001",
+            description = "TCP port to listen on; 0 picks a free one, -1 turns TCP off (with --uds) (default: ${DEFAULT-VALUE}).")
     private int port;
+
+    @Option(names = "--uds", description = "Also listen on this Unix domain socket (a sidecar's app connects to unix://PATH). "
+            + "A stale socket file is removed at start; the file is deleted at shutdown.")
+    private Path uds;
+
+    @Option(names = "--uds-mode", defaultValue = UnixSocket.DEFAULT_MODE,
+            description = "File mode of the --uds socket, octal (default: ${DEFAULT-VALUE}: owner and group).")
+    private String udsMode;
 
     @Option(names = "--metrics-port", defaultValue = "8002",
             description = "Port of the Prometheus endpoint (/metrics); 0 picks a free one, -1 turns it off (default: ${DEFAULT-VALUE}).")
@@ -65,27 +78,48 @@ final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        if (port < 0 && uds == null) {
+            throw new ParameterException(spec.commandLine(), "--port -1 turns TCP off; give --uds to listen somewhere");
+        }
         TorchRuntime.setIntraOpThreads(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
         out.printf("fovea: libtorch %s, %d intra-op threads, CUDA devices: %d%n", TorchRuntime.torchVersion(),
                 TorchRuntime.intraOpThreads(), TorchRuntime.cudaDeviceCount());
         out.flush();
+        UnixSocket socket = uds == null ? null : UnixSocket.open(uds, udsMode);
         ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
         ModelRepository repository = ModelRepository.open(modelRepository,
                 new ModelRepository.Options(queueCapacity, metrics));
-        FoveaServer server = new FoveaServer(
-                NettyServerBuilder.forAddress(new InetSocketAddress(host, port)).maxInboundMessageSize(maxMessageBytes),
-                repository, callThreads, metrics).start();
+        List<NettyServerBuilder> listeners = new ArrayList<>();
+        if (port >= 0) {
+            listeners.add(NettyServerBuilder.forAddress(new InetSocketAddress(host, port)));
+        }
+        if (socket != null) {
+            listeners.add(socket.serverBuilder());
+        }
+        listeners.forEach(listener -> listener.maxInboundMessageSize(maxMessageBytes));
+        FoveaServer server = new FoveaServer(listeners, repository, callThreads, metrics).start();
+        if (socket != null) {
+            socket.restrictAccess();
+        }
         HTTPServer metricsServer = metricsPort < 0 ? null : HTTPServer.builder().hostname(host).port(metricsPort)
                 .registry(metrics.registry()).buildAndStart();
         if (metricsServer != null) {
             out.printf("fovea: metrics on http://%s:%d/metrics%n", host, metricsServer.getPort());
         }
-        out.printf("fovea: serving [%s] on %s:%d%n", server.servedModelNames(), host, server.port());
+        if (port >= 0) {
+            out.printf("fovea: serving [%s] on %s:%d%n", server.servedModelNames(), host, server.port());
+        }
+        if (socket != null) {
+            out.printf("fovea: serving [%s] on unix://%s%n", server.servedModelNames(), socket.path().toAbsolutePath());
+        }
         out.flush();
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("fovea-shutdown").unstarted(() -> {
             try {
                 server.stop(graceSeconds * 1000L);
+                if (socket != null) {
+                    socket.close();
+                }
                 if (metricsServer != null) {
                     metricsServer.close();
                 }
