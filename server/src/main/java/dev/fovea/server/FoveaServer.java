@@ -4,6 +4,7 @@ import dev.fovea.server.grpc.InferenceService;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.repository.ServedModel;
+import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import dev.fovea.v1.InferenceServiceGrpc;
 import dev.fovea.v1.ModelInfo;
 import dev.fovea.v1.ModelStatus;
@@ -28,8 +29,8 @@ import java.util.stream.Collectors;
  * The running server: the model repository (already loaded and warmed up) behind fovea.v1.InferenceService,
  * grpc.health.v1 (overall and per model: the service name is the model's name) and server reflection.
  *
- * <p>Ownership: takes the repository and closes it in {@link #stop}. The builders are the caller's choice of
- * transports (Netty on TCP and a Unix socket for the real thing, in-process for tests): one gRPC server per builder,
+ * <p>Ownership: takes the repository and the shared-memory registry and closes them in {@link #stop}. The listeners are the caller's choice of
+ * transports (Netty on TCP and a Unix socket for the real thing, in-process for tests): one gRPC server per listener,
  * all with the same services and executor, so a request is served the same way whichever way it came in.
  */
 public final class FoveaServer {
@@ -37,29 +38,24 @@ public final class FoveaServer {
     private static final Logger log = Logger.getLogger(FoveaServer.class.getName());
 
     private final ModelRepository repository;
+    private final SharedMemoryRegistry sharedMemory;
     private final ExecutorService callExecutor;
     private final HealthStatusManager health = new HealthStatusManager();
     private final List<Server> servers = new ArrayList<>();
 
-    /**
-     * @param callThreads threads that run gRPC handlers and send responses; they only validate, copy and queue, so
-     *     a few per core suffice
-     * @param metrics where the services count requests; the same instance the repository's runners report to
-     */
-    public FoveaServer(List<? extends ServerBuilder<?>> listeners, ModelRepository repository, int callThreads,
-            ServerMetrics metrics) {
-        this.repository = Objects.requireNonNull(repository, "repository");
-        if (listeners.isEmpty()) {
-            throw new IllegalArgumentException("a server needs at least one listener");
-        }
+    private FoveaServer(Builder builder) {
+        this.repository = builder.repository;
+        this.sharedMemory = builder.sharedMemory;
+        ServerMetrics metrics = builder.metrics;
         metrics.exportQueueDepths(() -> repository.servedModels().stream()
                 .collect(Collectors.toMap(ServedModel::name, model -> model.runner().queueDepth())));
         AtomicInteger threadNumber = new AtomicInteger();
-        this.callExecutor = Executors.newFixedThreadPool(callThreads, task -> Thread.ofPlatform()
+        this.callExecutor = Executors.newFixedThreadPool(builder.callThreads, task -> Thread.ofPlatform()
                 .name("fovea-grpc-" + threadNumber.incrementAndGet()).daemon().unstarted(task));
-        ServerServiceDefinition inference = new InferenceService(repository, callExecutor, metrics).definition();
-        for (ServerBuilder<?> builder : listeners) {
-            servers.add(builder
+        ServerServiceDefinition inference =
+                new InferenceService(repository, callExecutor, metrics, sharedMemory).definition();
+        for (ServerBuilder<?> listener : builder.listeners) {
+            servers.add(listener
                     .executor(callExecutor)
                     .addService(inference)
                     .addService(health.getHealthService())
@@ -68,9 +64,12 @@ public final class FoveaServer {
         }
     }
 
-    /** A server with a single listener. */
-    public FoveaServer(ServerBuilder<?> listener, ModelRepository repository, int callThreads, ServerMetrics metrics) {
-        this(List.of(listener), repository, callThreads, metrics);
+    /**
+     * A builder for a server over {@code repository}, whose runners report to {@code metrics} (the services count
+     * requests there too).
+     */
+    public static Builder builder(ModelRepository repository, ServerMetrics metrics) {
+        return new Builder(repository, metrics);
     }
 
     /** Starts listening, then reports SERVING (models are ready: the repository warmed them up). */
@@ -108,6 +107,7 @@ public final class FoveaServer {
             }
         }
         repository.close();
+        sharedMemory.close();
         callExecutor.shutdown();
         callExecutor.awaitTermination(5, TimeUnit.SECONDS);
     }
@@ -125,5 +125,50 @@ public final class FoveaServer {
     /** Names of the models that serve, for the start-up log. */
     public String servedModelNames() {
         return String.join(", ", repository.servedModels().stream().map(ServedModel::name).toList());
+    }
+
+    /** Configures a {@link FoveaServer}. */
+    public static final class Builder {
+        private final ModelRepository repository;
+        private final ServerMetrics metrics;
+        private final List<ServerBuilder<?>> listeners = new ArrayList<>();
+        private int callThreads = 8;
+        private SharedMemoryRegistry sharedMemory = SharedMemoryRegistry.disabled();
+
+        private Builder(ModelRepository repository, ServerMetrics metrics) {
+            this.repository = Objects.requireNonNull(repository, "repository");
+            this.metrics = Objects.requireNonNull(metrics, "metrics");
+        }
+
+        /** Serves on this transport too; at least one is needed. The server sets its executor and services. */
+        public Builder listener(ServerBuilder<?> listener) {
+            listeners.add(Objects.requireNonNull(listener, "listener"));
+            return this;
+        }
+
+        /**
+         * Threads that run gRPC handlers and send responses (default 8); they only validate and queue, so a few per
+         * core suffice.
+         */
+        public Builder callThreads(int callThreads) {
+            if (callThreads < 1) {
+                throw new IllegalArgumentException("callThreads must be >= 1, got " + callThreads);
+            }
+            this.callThreads = callThreads;
+            return this;
+        }
+
+        /** The shared-memory regions clients may register; the server takes it and closes it on stop (default off). */
+        public Builder sharedMemory(SharedMemoryRegistry sharedMemory) {
+            this.sharedMemory = Objects.requireNonNull(sharedMemory, "sharedMemory");
+            return this;
+        }
+
+        public FoveaServer build() {
+            if (listeners.isEmpty()) {
+                throw new IllegalStateException("a server needs at least one listener");
+            }
+            return new FoveaServer(this);
+        }
     }
 }

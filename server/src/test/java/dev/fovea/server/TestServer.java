@@ -2,6 +2,7 @@ package dev.fovea.server;
 
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
+import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import dev.fovea.v1.InferenceServiceGrpc;
 import io.grpc.ManagedChannel;
 import io.grpc.inprocess.InProcessChannelBuilder;
@@ -40,11 +41,16 @@ public final class TestServer implements AutoCloseable {
     }
 
     public static TestServer start(int queueCapacity) throws IOException {
+        return start(queueCapacity, SharedMemoryRegistry.disabled());
+    }
+
+    public static TestServer start(int queueCapacity, SharedMemoryRegistry sharedMemory) throws IOException {
         String name = InProcessServerBuilder.generateName();
         ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
         ModelRepository repository =
                 ModelRepository.open(repositoryPath(), new ModelRepository.Options(queueCapacity, metrics));
-        FoveaServer server = new FoveaServer(InProcessServerBuilder.forName(name), repository, 4, metrics).start();
+        FoveaServer server = FoveaServer.builder(repository, metrics)
+                .listener(InProcessServerBuilder.forName(name)).callThreads(4).sharedMemory(sharedMemory).build().start();
         return new TestServer(server, InProcessChannelBuilder.forName(name).build(), metrics);
     }
 

@@ -3,6 +3,7 @@ package dev.fovea.server.cli;
 import dev.fovea.server.FoveaServer;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
+import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import dev.fovea.server.transport.UnixSocket;
 import dev.fovea.torch.TorchRuntime;
 import io.grpc.netty.NettyServerBuilder;
@@ -51,6 +52,11 @@ final class ServeCommand implements Callable<Integer> {
             description = "File mode of the --uds socket, octal (default: ${DEFAULT-VALUE}: owner and group).")
     private String udsMode;
 
+    @Option(names = "--allow-shared-memory",
+            description = "Let clients register regions of /dev/shm and send frames by reference (off by default: "
+                    + "only for clients on this host that you trust with the server's files there).")
+    private boolean allowSharedMemory;
+
     @Option(names = "--metrics-port", defaultValue = "8002",
             description = "Port of the Prometheus endpoint (/metrics); 0 picks a free one, -1 turns it off (default: ${DEFAULT-VALUE}).")
     private int metricsPort;
@@ -96,8 +102,11 @@ final class ServeCommand implements Callable<Integer> {
         if (socket != null) {
             listeners.add(socket.serverBuilder());
         }
-        listeners.forEach(listener -> listener.maxInboundMessageSize(maxMessageBytes));
-        FoveaServer server = new FoveaServer(listeners, repository, callThreads, metrics).start();
+        FoveaServer.Builder builder = FoveaServer.builder(repository, metrics).callThreads(callThreads)
+                .sharedMemory(allowSharedMemory ? SharedMemoryRegistry.enabled(SharedMemoryRegistry.SYSTEM_ROOT)
+                        : SharedMemoryRegistry.disabled());
+        listeners.forEach(listener -> builder.listener(listener.maxInboundMessageSize(maxMessageBytes)));
+        FoveaServer server = builder.build().start();
         if (socket != null) {
             socket.restrictAccess();
         }

@@ -8,6 +8,7 @@ import dev.fovea.server.inference.Predictions;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.repository.ServedModel;
+import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import dev.fovea.v1.GetModelRequest;
 import dev.fovea.v1.InferenceServiceGrpc;
 import dev.fovea.v1.ListModelsRequest;
@@ -46,6 +47,7 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     private final ModelRepository repository;
     private final Executor responseExecutor;
     private final ServerMetrics metrics;
+    private final SharedMemoryRegistry sharedMemory;
     private final NativeMessageMarshaller<PredictRequest> predictRequests =
             new NativeMessageMarshaller<>(PredictRequest.getDefaultInstance());
     private final NativeMessageMarshaller<StreamPredictRequest> streamRequests =
@@ -55,10 +57,12 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     private final NativeResponseMarshaller<StreamPredictResponse> streamResponses =
             new NativeResponseMarshaller<>(StreamPredictResponse.getDefaultInstance());
 
-    public InferenceService(ModelRepository repository, Executor responseExecutor, ServerMetrics metrics) {
+    public InferenceService(ModelRepository repository, Executor responseExecutor, ServerMetrics metrics,
+            SharedMemoryRegistry sharedMemory) {
         this.repository = Objects.requireNonNull(repository, "repository");
         this.responseExecutor = Objects.requireNonNull(responseExecutor, "responseExecutor");
         this.metrics = Objects.requireNonNull(metrics, "metrics");
+        this.sharedMemory = Objects.requireNonNull(sharedMemory, "sharedMemory");
     }
 
     /**
@@ -101,14 +105,14 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
 
     /** The native memory a stream message was parsed into; the caller owns and closes its arena. */
     RequestImages.Memory memoryOf(StreamPredictRequest message) {
-        return RequestImages.Memory.of(streamRequests.takeMemory(message));
+        return RequestImages.Memory.of(streamRequests.takeMemory(message), sharedMemory);
     }
 
     @Override
     public void predict(PredictRequest request, StreamObserver<PredictResponse> responses) {
         ServedModel model;
         InferenceRequest inference;
-        RequestImages.Memory memory = RequestImages.Memory.of(predictRequests.takeMemory(request));
+        RequestImages.Memory memory = RequestImages.Memory.of(predictRequests.takeMemory(request), sharedMemory);
         try {
             model = servedModel(request.getModel());
             if (request.getImagesCount() == 0) {

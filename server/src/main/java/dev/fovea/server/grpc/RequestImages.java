@@ -5,9 +5,12 @@ import dev.fovea.server.inference.InputImage;
 import dev.fovea.torch.DType;
 import dev.fovea.torch.ImageInput;
 import dev.fovea.torch.PixelFormat;
+import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
+import dev.fovea.v1.EncodedImage;
 import dev.fovea.v1.Image;
 import dev.fovea.v1.RawPixels;
 import dev.fovea.v1.RawTensor;
+import dev.fovea.v1.SharedMemoryRef;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -27,21 +30,34 @@ final class RequestImages {
     private RequestImages() {}
 
     /**
-     * Where an image's bytes go: views into the native copy of the message when it has one (no copy at all), else
-     * a copy into the arena. The caller owns the arena and closes it, also when conversion throws.
+     * Where an image's bytes come from and go: views into the native copy of the message when it has one (no copy at
+     * all), else a copy into the arena; or, for a shared-memory reference, a view of the registered region, bound to
+     * the arena so the region stays mapped while the request needs it. The caller owns the arena and closes it, also
+     * when conversion throws.
      */
-    record Memory(Arena arena, NativeMessageMarshaller.NativeMessage message) {
-        /** Memory for a message parsed on the heap: image bytes are copied into a new arena. */
-        static Memory copying() {
-            return new Memory(Arena.ofShared(), null);
+    record Memory(Arena arena, NativeMessageMarshaller.NativeMessage message, SharedMemoryRegistry regions) {
+        /** Memory for a message parsed into native memory (its bytes viewed in place), or on the heap (null). */
+        static Memory of(NativeMessageMarshaller.NativeMessage message, SharedMemoryRegistry regions) {
+            return message == null ? new Memory(Arena.ofShared(), null, regions)
+                    : new Memory(message.arena(), message, regions);
         }
 
-        /** Memory for a message parsed into native memory: its image bytes are viewed where they are. */
-        static Memory of(NativeMessageMarshaller.NativeMessage message) {
-            return message == null ? copying() : new Memory(message.arena(), message);
+        /** The bytes a field carries inline ({@code data}) or by reference ({@code ref}, when {@code hasRef}). */
+        MemorySegment bytes(ByteString data, boolean hasRef, SharedMemoryRef ref, String field) {
+            if (!hasRef) {
+                return inline(data);
+            }
+            if (!data.isEmpty()) {
+                throw Statuses.invalid(field + ": set data or shared_memory, not both");
+            }
+            if (ref.getOffset() < 0 || ref.getByteSize() < 0) {
+                throw Statuses.invalid(field + ".shared_memory: offset and byte_size must be below 2^63");
+            }
+            return regions.view(ref.getRegion(), ref.getOffset(), ref.getByteSize(), arena,
+                    field + ".shared_memory");
         }
 
-        MemorySegment bytesOf(ByteString bytes) {
+        private MemorySegment inline(ByteString bytes) {
             if (message != null) {
                 MemorySegment view = message.sliceOf(bytes.asReadOnlyByteBuffer());
                 if (view != null) {
@@ -64,18 +80,19 @@ final class RequestImages {
 
     static InputImage toInput(Image image, String field, Memory memory) {
         return switch (image.getDataCase()) {
-            case ENCODED -> encoded(image.getEncoded().getData(), field + ".encoded", memory);
+            case ENCODED -> encoded(image.getEncoded(), field + ".encoded", memory);
             case PIXELS -> pixels(image.getPixels(), field + ".pixels", memory);
             case TENSOR -> tensor(image.getTensor(), field + ".tensor", memory);
             case DATA_NOT_SET -> throw Statuses.invalid(field + ": no image data (set encoded, pixels or tensor)");
         };
     }
 
-    private static InputImage encoded(ByteString data, String field, Memory memory) {
-        if (data.isEmpty()) {
+    private static InputImage encoded(EncodedImage image, String field, Memory memory) {
+        MemorySegment bytes = memory.bytes(image.getData(), image.hasSharedMemory(), image.getSharedMemory(), field);
+        if (bytes.byteSize() == 0) {
             throw Statuses.invalid(field + ".data is empty");
         }
-        return new InputImage.Picture(new ImageInput.Encoded(memory.bytesOf(data)));
+        return new InputImage.Picture(new ImageInput.Encoded(bytes));
     }
 
     private static InputImage pixels(RawPixels pixels, String field, Memory memory) {
@@ -102,14 +119,16 @@ final class RequestImages {
                     + ")");
         }
         long needed = (height - 1) * stride + rowBytes;
-        long available = pixels.getData().size();
+        MemorySegment bytes = memory.bytes(pixels.getData(), pixels.hasSharedMemory(), pixels.getSharedMemory(),
+                field);
+        long available = bytes.byteSize();
         if (available < needed || available > height * stride) {
             throw Statuses.invalid(field + ".data holds " + available + " bytes but " + width + "x" + height + " "
                     + format + " with row_stride " + stride + " needs " + needed
                     + (needed == height * stride ? "" : " to " + height * stride));
         }
-        return new InputImage.Picture(new ImageInput.Pixels(memory.bytesOf(pixels.getData()), (int) width,
-                (int) height, (int) stride, format));
+        return new InputImage.Picture(new ImageInput.Pixels(bytes, (int) width, (int) height, (int) stride,
+                format));
     }
 
     private static InputImage tensor(RawTensor tensor, String field, Memory memory) {
@@ -135,11 +154,13 @@ final class RequestImages {
         } catch (ArithmeticException e) {
             throw Statuses.invalid(field + ".shape " + tensor.getShapeList() + " is too large");
         }
-        if (tensor.getData().size() != needed) {
-            throw Statuses.invalid(field + ".data holds " + tensor.getData().size() + " bytes but " + dtype + " "
+        MemorySegment bytes = memory.bytes(tensor.getData(), tensor.hasSharedMemory(), tensor.getSharedMemory(),
+                field);
+        if (bytes.byteSize() != needed) {
+            throw Statuses.invalid(field + ".data holds " + bytes.byteSize() + " bytes but " + dtype + " "
                     + tensor.getShapeList() + " needs " + needed);
         }
         long[] shape = tensor.getShapeList().stream().mapToLong(Long::longValue).toArray();
-        return new InputImage.Tensor(dtype, shape, memory.bytesOf(tensor.getData()));
+        return new InputImage.Tensor(dtype, shape, bytes);
     }
 }

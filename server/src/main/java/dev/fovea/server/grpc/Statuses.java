@@ -1,6 +1,7 @@
 package dev.fovea.server.grpc;
 
 import dev.fovea.server.inference.InferenceException;
+import dev.fovea.server.sharedmemory.SharedMemoryException;
 import io.grpc.Status;
 import io.grpc.StatusException;
 import io.grpc.StatusRuntimeException;
@@ -28,6 +29,15 @@ final class Statuses {
                 case CANCELLED -> Status.CANCELLED;
                 case INVALID_INPUT -> Status.INVALID_ARGUMENT;
                 case MODEL_ERROR -> Status.INTERNAL;
+            };
+            return status.withDescription(e.getMessage()).withCause(e);
+        }
+        if (cause instanceof SharedMemoryException e) {
+            Status status = switch (e.reason()) {
+                case DISABLED -> Status.FAILED_PRECONDITION;
+                case INVALID -> Status.INVALID_ARGUMENT;
+                case NOT_FOUND -> Status.NOT_FOUND;
+                case ALREADY_EXISTS -> Status.ALREADY_EXISTS;
             };
             return status.withDescription(e.getMessage()).withCause(e);
         }

@@ -55,8 +55,9 @@ class NettyServerTest {
         ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
         ModelRepository repository =
                 ModelRepository.open(TestServer.repositoryPath(), new ModelRepository.Options(8, metrics));
-        server = new FoveaServer(NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
-                .maxInboundMessageSize(MAX_MESSAGE_BYTES), repository, 4, metrics).start();
+        server = FoveaServer.builder(repository, metrics).callThreads(4).listener(NettyServerBuilder
+                .forAddress(new InetSocketAddress("127.0.0.1", 0)).maxInboundMessageSize(MAX_MESSAGE_BYTES))
+                .build().start();
         channel = NettyChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext()
                 .maxInboundMessageSize(16 << 20).build();
     }

@@ -25,7 +25,6 @@ import java.nio.channels.ServerSocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -52,9 +51,9 @@ class UnixSocketTest {
         ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
         ModelRepository repository =
                 ModelRepository.open(TestServer.repositoryPath(), new ModelRepository.Options(8, metrics));
-        FoveaServer server = new FoveaServer(List.of(
-                NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)), socket.serverBuilder()),
-                repository, 2, metrics).start();
+        FoveaServer server = FoveaServer.builder(repository, metrics).callThreads(2)
+                .listener(NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)))
+                .listener(socket.serverBuilder()).build().start();
         socket.restrictAccess();
         ManagedChannel unix = Grpc.newChannelBuilder("unix://" + path, InsecureChannelCredentials.create()).build();
         ManagedChannel tcp = Grpc.newChannelBuilder("127.0.0.1:" + server.port(), InsecureChannelCredentials.create())
