@@ -48,7 +48,7 @@ public final class TestServer implements AutoCloseable {
         String name = InProcessServerBuilder.generateName();
         ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
         ModelRepository repository =
-                ModelRepository.open(repositoryPath(), new ModelRepository.Options(queueCapacity, metrics));
+                ModelRepository.open(repositoryPath(), new ModelRepository.Options(queueCapacity, 2, metrics));
         FoveaServer server = FoveaServer.builder(repository, metrics)
                 .listener(InProcessServerBuilder.forName(name)).callThreads(4).sharedMemory(sharedMemory).build().start();
         return new TestServer(server, InProcessChannelBuilder.forName(name).build(), metrics);

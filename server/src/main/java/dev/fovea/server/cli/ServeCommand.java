@@ -1,6 +1,7 @@
 package dev.fovea.server.cli;
 
 import dev.fovea.server.FoveaServer;
+import dev.fovea.server.inference.CpuCompute;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
@@ -69,6 +70,11 @@ final class ServeCommand implements Callable<Integer> {
             description = "libtorch intra-op threads; 0 means one per core (default: ${DEFAULT-VALUE}).")
     private int threads;
 
+    @Option(names = "--compute-threads", defaultValue = "0",
+            description = "Threads that run CPU models' batches, shared by all models; 0 means cores / --threads, "
+                    + "so OpenMP threads never outnumber cores (default: ${DEFAULT-VALUE}).")
+    private int computeThreads;
+
     @Option(names = "--call-threads", defaultValue = "8",
             description = "Threads for gRPC handlers, which validate and queue but never compute (default: ${DEFAULT-VALUE}).")
     private int callThreads;
@@ -94,7 +100,9 @@ final class ServeCommand implements Callable<Integer> {
         UnixSocket socket = uds == null ? null : UnixSocket.open(uds, udsMode);
         ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
         ModelRepository repository = ModelRepository.open(modelRepository,
-                new ModelRepository.Options(queueCapacity, metrics));
+                new ModelRepository.Options(queueCapacity, computeThreads > 0 ? computeThreads
+                        : CpuCompute.defaultThreads(Runtime.getRuntime().availableProcessors(),
+                                TorchRuntime.intraOpThreads()), metrics));
         List<NettyServerBuilder> listeners = new ArrayList<>();
         if (port >= 0) {
             listeners.add(NettyServerBuilder.forAddress(new InetSocketAddress(host, port)));

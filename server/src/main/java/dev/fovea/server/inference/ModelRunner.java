@@ -29,9 +29,10 @@ import java.util.logging.Logger;
  * {@link Batching}), preprocess it on the model's device, run forward and postprocess. A full queue refuses new
  * requests at once. A request whose deadline passed or whose caller went away is dropped before any compute.
  *
- * <p>Threads: {@link #submit} is called from gRPC threads and never blocks; all native work happens on the workers,
- * which share the module (TorchScript forward is safe to run concurrently). The futures complete on a worker thread,
- * so callers hand follow-up work to their own executor.
+ * <p>Threads: {@link #submit} is called from gRPC threads and never blocks; all native work happens on the workers
+ * (CUDA models) or on the shared {@link CpuCompute} threads the workers hand their batches to (CPU models), which
+ * share the module (TorchScript forward is safe to run concurrently). The futures complete on the thread that ran
+ * the batch, so callers hand follow-up work to their own executor.
  */
 public final class ModelRunner implements AutoCloseable {
 
@@ -87,6 +88,7 @@ public final class ModelRunner implements AutoCloseable {
 
     private final TorchModule module;
     private final Settings settings;
+    private final CpuCompute compute;
     private final Observer observer;
     private final List<Thread> workers = new ArrayList<>();
     private final ReentrantLock lock = new ReentrantLock();
@@ -99,10 +101,15 @@ public final class ModelRunner implements AutoCloseable {
     private final AtomicInteger running = new AtomicInteger();
     private final AtomicInteger peakRunning = new AtomicInteger();
 
-    /** Takes ownership of {@code module}: {@link #close()} closes it once the queue has drained. */
-    public ModelRunner(TorchModule module, Settings settings, Observer observer) {
+    /**
+     * Takes ownership of {@code module}: {@link #close()} closes it once the queue has drained. A CPU model's batches
+     * run on {@code compute}'s threads (shared with the other CPU models, see {@link CpuCompute}); a CUDA model's on
+     * its own workers.
+     */
+    public ModelRunner(TorchModule module, Settings settings, CpuCompute compute, Observer observer) {
         this.module = Objects.requireNonNull(module, "module");
         this.settings = Objects.requireNonNull(settings, "settings");
+        this.compute = Objects.requireNonNull(compute, "compute");
         this.observer = Objects.requireNonNull(observer, "observer");
         for (int i = 0; i < settings.instances(); i++) {
             Thread worker = Thread.ofPlatform().name("fovea-model-" + settings.modelName() + "-" + i).daemon()
@@ -174,7 +181,8 @@ public final class ModelRunner implements AutoCloseable {
     }
 
     private void work() {
-        if (settings.intraOpThreads() > 0) {
+        boolean onCpu = settings.device().equals(Device.CPU);
+        if (!onCpu && settings.intraOpThreads() > 0) {
             // With OpenMP, libtorch's thread count is per calling thread: this sets it for this model's workers.
             TorchRuntime.setIntraOpThreads(settings.intraOpThreads());
         }
@@ -188,12 +196,10 @@ public final class ModelRunner implements AutoCloseable {
             if (batch == null) {
                 return;
             }
-            int now = running.incrementAndGet();
-            peakRunning.accumulateAndGet(now, Math::max);
-            try {
-                runAndComplete(batch);
-            } finally {
-                running.decrementAndGet();
+            if (onCpu) {
+                compute.run(settings.intraOpThreads(), () -> runAndCount(batch));
+            } else {
+                runAndCount(batch);
             }
         }
     }
@@ -304,6 +310,17 @@ public final class ModelRunner implements AutoCloseable {
             return b instanceof InputImage.Tensor y && x.dtype() == y.dtype() && Arrays.equals(x.shape(), y.shape());
         }
         return b instanceof InputImage.Picture;
+    }
+
+    private Void runAndCount(List<Job> batch) {
+        int now = running.incrementAndGet();
+        peakRunning.accumulateAndGet(now, Math::max);
+        try {
+            runAndComplete(batch);
+        } finally {
+            running.decrementAndGet();
+        }
+        return null;
     }
 
     /** A job's result: its predictions, or why it failed. */

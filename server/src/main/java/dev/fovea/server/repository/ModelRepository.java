@@ -5,6 +5,7 @@ import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.inference.Prediction;
 import dev.fovea.server.inference.Predictions;
 import dev.fovea.server.inference.InferenceRequest;
+import dev.fovea.server.inference.CpuCompute;
 import dev.fovea.server.inference.InputImage;
 import dev.fovea.torch.Device;
 import dev.fovea.torch.ImageInput;
@@ -52,22 +53,28 @@ public final class ModelRepository implements AutoCloseable {
     static final String DEFAULT_LABELS_FILE = "labels.txt";
     private static final long WARM_UP_TIMEOUT_SECONDS = 300;
 
-    /** Server-wide defaults for what a model's config.pbtxt leaves unset, and where runners report. */
-    public record Options(int queueCapacity, ServerMetrics metrics) {
+    /**
+     * Server-wide defaults for what a model's config.pbtxt leaves unset, where runners report, and how many threads
+     * run CPU models' native work (see {@link CpuCompute}).
+     */
+    public record Options(int queueCapacity, int computeThreads, ServerMetrics metrics) {
         public Options {
-            if (queueCapacity < 1) {
-                throw new IllegalArgumentException("queueCapacity must be >= 1");
+            if (queueCapacity < 1 || computeThreads < 1) {
+                throw new IllegalArgumentException("queueCapacity and computeThreads must be >= 1");
             }
             Objects.requireNonNull(metrics, "metrics");
         }
     }
 
     private final Path root;
+    private final CpuCompute compute;
     private final Map<String, ServedModel> ready;
     private final Map<String, ModelInfo> failed;
 
-    private ModelRepository(Path root, Map<String, ServedModel> ready, Map<String, ModelInfo> failed) {
+    private ModelRepository(Path root, CpuCompute compute, Map<String, ServedModel> ready,
+            Map<String, ModelInfo> failed) {
         this.root = root;
+        this.compute = compute;
         this.ready = Collections.unmodifiableMap(ready);
         this.failed = Collections.unmodifiableMap(failed);
     }
@@ -77,6 +84,7 @@ public final class ModelRepository implements AutoCloseable {
         if (!Files.isDirectory(root)) {
             throw new IOException("model repository " + root + " is not a directory");
         }
+        CpuCompute compute = new CpuCompute(options.computeThreads());
         Map<String, ServedModel> ready = new TreeMap<>();
         Map<String, ModelInfo> failed = new TreeMap<>();
         List<Path> folders;
@@ -91,7 +99,7 @@ public final class ModelRepository implements AutoCloseable {
             }
             long start = System.nanoTime();
             try {
-                ServedModel model = load(name, folder, options);
+                ServedModel model = load(name, folder, options, compute);
                 ready.put(name, model);
                 log.info(String.format(Locale.ROOT, "model %s ready on %s (loaded and warmed up in %.0f ms)", name,
                         model.info().getDevice(), (System.nanoTime() - start) / 1e6));
@@ -101,10 +109,11 @@ public final class ModelRepository implements AutoCloseable {
                         .setStatusMessage(String.valueOf(e.getMessage())).build());
             }
         }
-        return new ModelRepository(root, ready, failed);
+        return new ModelRepository(root, compute, ready, failed);
     }
 
-    private static ServedModel load(String name, Path folder, Options options) throws IOException {
+    private static ServedModel load(String name, Path folder, Options options, CpuCompute compute)
+            throws IOException {
         ModelConfig config = ModelConfigs.read(folder);
         List<String> labels = readLabels(folder, config);
         Device device = Device.parse(config.getDevice());
@@ -118,7 +127,7 @@ public final class ModelRepository implements AutoCloseable {
                 config.getTask() == Task.TASK_CLASSIFICATION, labels, config.getThreads(),
                 config.getQueueCapacity() > 0 ? config.getQueueCapacity() : options.queueCapacity(),
                 config.getMaxBatchSize(), config.getInstances(), ModelConfigs.batching(config)),
-                options.metrics().observerFor(name));
+                compute, options.metrics().observerFor(name));
         try {
             List<TensorSpec> outputs = warmUp(runner, preprocessing);
             int channels = preprocessing.channelOrder() == PixelFormat.GRAY ? 1 : 3;
@@ -224,5 +233,6 @@ public final class ModelRepository implements AutoCloseable {
         for (ServedModel model : ready.values()) {
             model.runner().close();
         }
+        compute.close();
     }
 }

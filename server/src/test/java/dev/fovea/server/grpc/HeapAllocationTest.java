@@ -42,7 +42,7 @@ class HeapAllocationTest {
     static void start() throws Exception {
         ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
         ModelRepository repository =
-                ModelRepository.open(TestServer.repositoryPath(), new ModelRepository.Options(8, metrics));
+                ModelRepository.open(TestServer.repositoryPath(), new ModelRepository.Options(8, 2, metrics));
         server = FoveaServer.builder(repository, metrics).callThreads(4).listener(NettyServerBuilder
                 .forAddress(new InetSocketAddress("127.0.0.1", 0)).maxInboundMessageSize(16 << 20)).build().start();
         channel = NettyChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();

@@ -37,13 +37,17 @@ class BatchingTest {
     void stop() {
         received.forEach(Predictions::close);
         runner.close();
+        compute.close();
     }
 
-    private static ModelRunner runner(String model, Preprocessing preprocessing, boolean classifier, int maxBatch,
+    /** Two compute threads, so two instances can run at once. */
+    private final CpuCompute compute = new CpuCompute(2);
+
+    private ModelRunner runner(String model, Preprocessing preprocessing, boolean classifier, int maxBatch,
             int instances, Batching batching) {
         TorchModule module = TorchModule.load(TestServer.repositoryPath().resolve(model + "/model.pt"), Device.CPU);
         return new ModelRunner(module, new ModelRunner.Settings(model, Device.CPU, preprocessing, classifier,
-                List.of(), 0, 64, maxBatch, instances, batching), ModelRunner.Observer.NONE);
+                List.of(), 0, 64, maxBatch, instances, batching), compute, ModelRunner.Observer.NONE);
     }
 
     private static InferenceRequest tensor(float... values) {
@@ -144,10 +148,7 @@ class BatchingTest {
         assertEquals(InferenceException.Reason.INVALID_INPUT, ((InferenceException) e.getCause()).reason());
     }
 
-    @Test
-    void instancesRunBatchesAtTheSameTime() throws Exception {
-        runner = runner("slow", new Preprocessing(0, 16, 16, new float[] {0, 0, 0}, new float[] {1, 1, 1},
-                PixelFormat.RGB), true, 8, 2, Batching.OFF);
+    private void runFourSlowRequests() throws Exception {
         List<CompletableFuture<Predictions>> results = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
             Arena memory = Arena.ofShared();
@@ -159,7 +160,27 @@ class BatchingTest {
         for (CompletableFuture<Predictions> result : results) {
             get(result);
         }
+    }
+
+    @Test
+    void instancesRunBatchesAtTheSameTime() throws Exception {
+        runner = runner("slow", new Preprocessing(0, 16, 16, new float[] {0, 0, 0}, new float[] {1, 1, 1},
+                PixelFormat.RGB), true, 8, 2, Batching.OFF);
+        runFourSlowRequests();
         assertEquals(2, runner.peakConcurrentBatches(), "two instances, two batches in flight at once");
+    }
+
+    @Test
+    void cpuBatchesNeverOutnumberTheComputeThreads() throws Exception {
+        try (CpuCompute one = new CpuCompute(1)) {
+            runner = new ModelRunner(TorchModule.load(TestServer.repositoryPath().resolve("slow/model.pt"),
+                    Device.CPU), new ModelRunner.Settings("slow", Device.CPU, new Preprocessing(0, 16, 16,
+                            new float[] {0, 0, 0}, new float[] {1, 1, 1}, PixelFormat.RGB), true, List.of(), 0, 64,
+                            8, 2, Batching.OFF), one, ModelRunner.Observer.NONE);
+            runFourSlowRequests();
+            assertEquals(1, runner.peakConcurrentBatches(), "two instances, one compute thread: one batch at a time");
+            runner.close();
+        }
     }
 
     @Test

@@ -24,6 +24,7 @@ import org.junit.jupiter.api.Test;
 /** The runner drops what no one waits for before computing, refuses what does not fit, and frees every request. */
 class ModelRunnerTest {
 
+    private final CpuCompute compute = new CpuCompute(1);
     private ModelRunner runner;
 
     @BeforeEach
@@ -31,12 +32,13 @@ class ModelRunnerTest {
         TorchModule module = TorchModule.load(TestServer.repositoryPath().resolve("raw/model.pt"), Device.CPU);
         runner = new ModelRunner(module, new ModelRunner.Settings("raw", Device.CPU,
                 new Preprocessing(0, 4, 1, new float[] {0}, new float[] {1}, PixelFormat.GRAY),
-                false, List.of(), 0, 2, 4, 1, Batching.OFF), ModelRunner.Observer.NONE);
+                false, List.of(), 0, 2, 4, 1, Batching.OFF), compute, ModelRunner.Observer.NONE);
     }
 
     @AfterEach
     void stop() {
         runner.close();
+        compute.close();
     }
 
     private static InferenceRequest request(Arena memory, long deadlineNanos, boolean cancelled) {

@@ -50,7 +50,7 @@ class UnixSocketTest {
         UnixSocket socket = UnixSocket.open(path, "0660");
         ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
         ModelRepository repository =
-                ModelRepository.open(TestServer.repositoryPath(), new ModelRepository.Options(8, metrics));
+                ModelRepository.open(TestServer.repositoryPath(), new ModelRepository.Options(8, 2, metrics));
         FoveaServer server = FoveaServer.builder(repository, metrics).callThreads(2)
                 .listener(NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)))
                 .listener(socket.serverBuilder()).build().start();

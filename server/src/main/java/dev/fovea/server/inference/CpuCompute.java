@@ -1,0 +1,91 @@
+package dev.fovea.server.inference;
+
+import dev.fovea.torch.TorchRuntime;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
+
+/**
+ * The threads that run CPU models' native work (preprocessing, forward, reading outputs), shared by all models.
+ *
+ * <p>Why not each model worker's own thread: libtorch's OpenMP runtime (libgomp) gives every thread that starts
+ * parallel work its own team of intra-op threads, and once the process holds more such threads than there are cores
+ * it cuts busy-waiting short, so every parallel region pays a futex wake-up. With a thread per model, three CPU models
+ * loaded on two cores made MobileNetV3-small's forward 2.3x slower than with one (docs/benchmarks.md). Funnelling every
+ * CPU model's batches through {@code threads} shared threads keeps the process at {@code threads} x intra-op threads
+ * however many models and instances it serves. Model workers still form batches; they hand each one here and wait.
+ *
+ * <p>Threads: {@link #run} blocks the calling worker until its work has run on a compute thread.
+ */
+public final class CpuCompute implements AutoCloseable {
+
+    private final ExecutorService threads;
+    /** The intra-op thread count each compute thread last set, so it is set only when a model wants another. */
+    private final ThreadLocal<Integer> intraOpThreads = ThreadLocal.withInitial(() -> 0);
+
+    public CpuCompute(int threads) {
+        if (threads < 1) {
+            throw new IllegalArgumentException("compute threads must be >= 1, got " + threads);
+        }
+        AtomicInteger number = new AtomicInteger();
+        this.threads = Executors.newFixedThreadPool(threads, task -> Thread.ofPlatform()
+                .name("fovea-compute-" + number.incrementAndGet()).daemon().unstarted(task));
+    }
+
+    /** One compute thread per group of {@code intraOpThreads} cores, so busy-waiting threads never outnumber cores. */
+    public static int defaultThreads(int cores, int intraOpThreads) {
+        return Math.max(1, cores / Math.max(1, intraOpThreads));
+    }
+
+    /**
+     * Runs {@code work} on a compute thread with {@code intraOpThreads} libtorch threads (0: the server's setting)
+     * and returns its result. Waits even when interrupted, since the work uses memory the caller frees afterwards;
+     * the interrupt is kept for the caller.
+     */
+    <T> T run(int intraOpThreads, Supplier<T> work) {
+        CompletableFuture<T> result = CompletableFuture.supplyAsync(() -> {
+            if (intraOpThreads > 0 && this.intraOpThreads.get() != intraOpThreads) {
+                TorchRuntime.setIntraOpThreads(intraOpThreads);
+                this.intraOpThreads.set(intraOpThreads);
+            }
+            return work.get();
+        }, threads);
+        boolean interrupted = false;
+        try {
+            while (true) {
+                try {
+                    return result.get();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                } catch (ExecutionException e) {
+                    if (e.getCause() instanceof RuntimeException runtime) {
+                        throw runtime;
+                    }
+                    if (e.getCause() instanceof Error error) {
+                        throw error;
+                    }
+                    throw new IllegalStateException(e.getCause());
+                }
+            }
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /** Stops the threads once the work already handed over has run (the runners are closed first). */
+    @Override
+    public void close() {
+        threads.shutdown();
+        try {
+            threads.awaitTermination(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
