@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -64,6 +65,11 @@ public final class FoveaBench implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "2", description = "libtorch intra-op threads for the floor (default: ${DEFAULT-VALUE}).")
     private int threads;
 
+    @Option(names = "--floor-batches", split = ",", defaultValue = "1",
+            description = "Batch sizes the floor runs; batch 1 is the latency floor, the best images/s of all of "
+                    + "them the throughput floor (default: ${DEFAULT-VALUE}).")
+    private int[] floorBatches;
+
     @Option(names = "--json", description = "Write the results as JSON to this file.")
     private Path json;
 
@@ -96,28 +102,41 @@ public final class FoveaBench implements Callable<Integer> {
                 }
             }
         }
-        LevelResult floor = null;
+        List<LevelResult> floors = new ArrayList<>();
         if (modelFile != null) {
-            System.err.println("floor: " + modelFile + " in process, " + threads + " intra-op threads");
-            floor = Floor.measure(modelFile, preprocessing(info), rgb, width, height, threads, warmUp, measured);
-            levels.add(floor);
+            for (int batch : floorBatches) {
+                System.err.println("floor: " + modelFile + " in process, batch " + batch + ", " + threads
+                        + " intra-op threads");
+                floors.add(Floor.measure(modelFile, preprocessing(info), rgb, width, height, batch, threads, warmUp,
+                        measured));
+            }
+            levels.addAll(floors);
         }
         out.printf(Locale.ROOT, "fovea-bench: model %s on %s (%s), %dx%d RGB frames, %d s per level%n%n", model,
                 target, info.getDevice(), width, height, seconds);
         out.println("| mode | concurrency | requests | throughput /s | p50 ms | p90 ms | p99 ms | server queue / preprocess / inference / postprocess ms |");
         out.println("|---|---|---|---|---|---|---|---|");
         levels.forEach(level -> out.println(level.tableRow()));
-        if (floor != null) {
+        LevelResult latencyFloor = floors.stream().filter(f -> f.concurrency() == 1).findFirst().orElse(null);
+        if (latencyFloor != null) {
             out.println();
             for (LevelResult level : levels) {
                 if (level.concurrency() == 1 && !level.mode().equals("floor")) {
                     out.printf(Locale.ROOT, "%s batch-1 p50 end-to-end / floor: %.3f%n", level.mode(),
-                            level.p50() / floor.p50());
+                            level.p50() / latencyFloor.p50());
                 }
             }
-            double best = levels.stream().filter(l -> !l.mode().equals("floor"))
-                    .mapToDouble(LevelResult::throughput).max().orElse(Double.NaN);
-            out.printf(Locale.ROOT, "best throughput / floor's batch-1 throughput: %.3f%n", best / floor.throughput());
+        }
+        if (!floors.isEmpty()) {
+            LevelResult bestFloor = floors.stream().max(Comparator.comparingDouble(LevelResult::throughput))
+                    .orElseThrow();
+            for (LevelResult level : levels) {
+                if (!level.mode().equals("floor")) {
+                    out.printf(Locale.ROOT, "%s concurrency %d throughput / floor's best (batch %d, %.1f images/s): "
+                            + "%.3f%n", level.mode(), level.concurrency(), bestFloor.concurrency(),
+                            bestFloor.throughput(), level.throughput() / bestFloor.throughput());
+                }
+            }
         }
         if (json != null) {
             Files.writeString(json, "{\"model\":\"" + model + "\",\"device\":\"" + info.getDevice() + "\",\"width\":"
