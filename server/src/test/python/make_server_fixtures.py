@@ -8,6 +8,8 @@ Models (random weights, fixed seeds):
   gray/    the same architecture for 1x32x32 grayscale input, BGR-free;
   slow/    a classifier that burns ~0.1 s of matrix work per call, for queueing, deadline and latest-only tests;
   raw/     TASK_RAW: takes float32 [batch, 4] tensors and returns (x * 2, x.sum(1));
+  triton_cnn/  the tiny CNN in Triton's layout (config.pbtxt with Triton's ModelConfig, 1/model.pt): float32
+           [batch, 3, 32, 32] tensors in, logits out; its config sets one field Fovea does not apply (optimization);
   broken/  a model.pt that is not TorchScript, to prove one bad model does not stop the others.
 """
 import os
@@ -100,6 +102,19 @@ preprocessing { crop_width: 16 crop_height: 16 }
     model("raw", Raw(), """task: TASK_RAW
 preprocessing { crop_width: 4 crop_height: 1 channel_order: CHANNEL_ORDER_GRAY }
 """)
+    triton = os.path.join(root, "triton_cnn")
+    os.makedirs(os.path.join(triton, "1"), exist_ok=True)
+    torch.jit.script(TinyCnn(3).eval()).save(os.path.join(triton, "1", "model.pt"))
+    write(os.path.join(triton, "config.pbtxt"), """name: "triton_cnn"
+platform: "pytorch_libtorch"
+max_batch_size: 4
+input [ { name: "INPUT__0" data_type: TYPE_FP32 dims: [ 3, 32, 32 ] } ]
+output [ { name: "OUTPUT__0" data_type: TYPE_FP32 dims: [ 10 ] label_filename: "labels.txt" } ]
+dynamic_batching { max_queue_delay_microseconds: 1000 }
+instance_group [ { count: 1 kind: KIND_CPU } ]
+optimization { input_pinned_memory { enable: true } }
+""")
+    write(os.path.join(triton, "labels.txt"), labels + "\n")
     broken = os.path.join(root, "broken")
     os.makedirs(broken, exist_ok=True)
     write(os.path.join(broken, "model.pt"), "this is not a TorchScript archive\n")

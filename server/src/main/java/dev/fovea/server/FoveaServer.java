@@ -1,6 +1,8 @@
 package dev.fovea.server;
 
+import dev.fovea.oip.GRPCInferenceServiceGrpc;
 import dev.fovea.server.grpc.InferenceService;
+import dev.fovea.server.grpc.OpenInferenceService;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.repository.ServedModel;
@@ -26,12 +28,14 @@ import java.util.logging.Logger;
 import java.util.stream.Collectors;
 
 /**
- * The running server: the model repository (already loaded and warmed up) behind fovea.v1.InferenceService,
- * grpc.health.v1 (overall and per model: the service name is the model's name) and server reflection.
+ * The running server: the model repository (already loaded and warmed up) behind fovea.v1.InferenceService and the
+ * Open Inference Protocol's inference.GRPCInferenceService, grpc.health.v1 (overall and per model: the service name
+ * is the model's name) and server reflection.
  *
- * <p>Ownership: takes the repository and the shared-memory registry and closes them in {@link #stop}. The listeners are the caller's choice of
- * transports (Netty on TCP and a Unix socket for the real thing, in-process for tests): one gRPC server per listener,
- * all with the same services and executor, so a request is served the same way whichever way it came in.
+ * <p>Ownership: takes the repository and the shared-memory registry and closes them in {@link #stop}. The listeners
+ * are the caller's choice of transports (Netty on TCP and a Unix socket for the real thing, in-process for tests):
+ * one gRPC server per listener, all with the same services and executor, so a request is served the same way
+ * whichever way it came in.
  */
 public final class FoveaServer {
 
@@ -54,10 +58,13 @@ public final class FoveaServer {
                 .name("fovea-grpc-" + threadNumber.incrementAndGet()).daemon().unstarted(task));
         ServerServiceDefinition inference =
                 new InferenceService(repository, callExecutor, metrics, sharedMemory).definition();
+        ServerServiceDefinition openInference =
+                new OpenInferenceService(repository, callExecutor, metrics, sharedMemory).definition();
         for (ServerBuilder<?> listener : builder.listeners) {
             servers.add(listener
                     .executor(callExecutor)
                     .addService(inference)
+                    .addService(openInference)
                     .addService(health.getHealthService())
                     .addService(ProtoReflectionServiceV1.newInstance())
                     .build());
@@ -82,6 +89,7 @@ public final class FoveaServer {
                     ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
         }
         health.setStatus(InferenceServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
+        health.setStatus(GRPCInferenceServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
         health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.SERVING);
         return this;
     }

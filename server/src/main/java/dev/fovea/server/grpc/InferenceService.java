@@ -29,7 +29,6 @@ import io.grpc.stub.StreamObserver;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
@@ -48,6 +47,7 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     private final Executor responseExecutor;
     private final ServerMetrics metrics;
     private final SharedMemoryRegistry sharedMemory;
+    private final Outcomes outcomes;
     private final NativeMessageMarshaller<PredictRequest> predictRequests =
             new NativeMessageMarshaller<>(PredictRequest.getDefaultInstance());
     private final NativeMessageMarshaller<StreamPredictRequest> streamRequests =
@@ -63,6 +63,7 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
         this.responseExecutor = Objects.requireNonNull(responseExecutor, "responseExecutor");
         this.metrics = Objects.requireNonNull(metrics, "metrics");
         this.sharedMemory = Objects.requireNonNull(sharedMemory, "sharedMemory");
+        this.outcomes = new Outcomes(repository, metrics);
     }
 
     /**
@@ -110,6 +111,7 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
 
     @Override
     public void predict(PredictRequest request, StreamObserver<PredictResponse> responses) {
+        long start = System.nanoTime();
         ServedModel model;
         InferenceRequest inference;
         RequestImages.Memory memory = RequestImages.Memory.of(predictRequests.takeMemory(request), sharedMemory);
@@ -123,13 +125,13 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
         } catch (RuntimeException e) {
             memory.arena().close();
             Status status = Statuses.of(e);
-            countFinished(request.getModel(), status);
+            outcomes.finished(request.getModel(), status, start);
             responses.onError(status.asRuntimeException());
             return;
         }
         model.runner().submit(inference).whenCompleteAsync((predictions, failure) -> {
             Status status = failure == null ? Status.OK : Statuses.of(failure);
-            countFinished(model.name(), status);
+            outcomes.finished(model.name(), status, start);
             if (failure != null) {
                 responses.onError(status.asRuntimeException());
                 return;
@@ -209,13 +211,8 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
                 context::isCancelled, now, memory);
     }
 
-    /** Counts a finished request (or frame) under its model's name, or "unknown" for names not in the repository. */
-    void countFinished(String model, Status status) {
-        countFinished(model, status.isOk() ? "ok" : status.getCode().name().toLowerCase(Locale.ROOT));
-    }
-
-    void countFinished(String model, String outcome) {
-        metrics.requestFinished(repository.describe(model).isPresent() ? model : "unknown", outcome);
+    Outcomes outcomes() {
+        return outcomes;
     }
 
     CompletableFuture<Predictions> submit(ServedModel model, InferenceRequest request) {

@@ -48,6 +48,7 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
     private static final class Slot {
         final long frameId;
         final Timestamp captureTime;
+        final long arrivalNanos = System.nanoTime();
         InferenceRequest request;
         StreamPredictResponse response;
         /** The memory {@code response}'s raw outputs view, until it is sent; null for errors and skips. */
@@ -141,7 +142,7 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
         } catch (RuntimeException e) {
             memory.arena().close();
             Status status = Statuses.of(e);
-            service.countFinished(model.name(), status);
+            service.outcomes().finished(model.name(), status, slot.arrivalNanos);
             slot.response = error(slot, status);
             return;
         }
@@ -154,7 +155,7 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
             waiting.request = null;
             waiting.response = response(waiting).setSkipped(FrameSkipped.newBuilder()
                     .setSupersededBy(slot.frameId)).build();
-            service.countFinished(model.name(), "skipped");
+            service.outcomes().skipped(model.name());
         }
         waiting = slot;
     }
@@ -170,7 +171,7 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
     private synchronized void finished(Slot slot, Predictions predictions, Throwable failure) {
         running--;
         Status status = failure == null ? Status.OK : Statuses.of(failure);
-        service.countFinished(model.name(), status);
+        service.outcomes().finished(model.name(), status, slot.arrivalNanos);
         if (finished) {
             if (predictions != null) {
                 predictions.close();

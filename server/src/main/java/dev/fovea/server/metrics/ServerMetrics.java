@@ -7,6 +7,7 @@ import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
 
 /**
@@ -36,6 +37,7 @@ public final class ServerMetrics {
     private final Counter requests;
     private final Histogram stages;
     private final Histogram batchSizes;
+    private final Map<String, ModelStatistics> statistics = new ConcurrentHashMap<>();
 
     public ServerMetrics(PrometheusRegistry registry) {
         this.registry = Objects.requireNonNull(registry, "registry");
@@ -64,17 +66,34 @@ public final class ServerMetrics {
                 .register(registry);
     }
 
-    /** Counts one finished request; {@code model} must be a repository model's name or "unknown". */
-    public void requestFinished(String model, String outcome) {
+    /**
+     * Counts one finished request that took {@code nanos} from arrival; {@code model} must be a repository model's
+     * name or "unknown".
+     */
+    public void requestFinished(String model, String outcome, long nanos) {
         requests.labelValues(model, outcome).inc();
+        if (!outcome.equals("skipped")) {
+            statisticsOf(model).requestFinished(outcome.equals("ok"), nanos);
+        }
+    }
+
+    /** {@code model}'s statistics since start (all zero for a model that never ran). */
+    public ModelStatistics.Snapshot statistics(String model) {
+        return statisticsOf(model).snapshot();
+    }
+
+    private ModelStatistics statisticsOf(String model) {
+        return statistics.computeIfAbsent(model, name -> new ModelStatistics());
     }
 
     /** The observer that records what {@code model}'s runner does. */
     public ModelRunner.Observer observerFor(String model) {
+        ModelStatistics totals = statisticsOf(model);
         return new ModelRunner.Observer() {
             @Override
             public void batchRan(int images, long preprocessNanos, long computeNanos) {
                 batchSizes.labelValues(model).observe(images);
+                totals.batchRan(images, preprocessNanos, computeNanos);
                 stages.labelValues(model, "preprocess").observe(preprocessNanos / 1e9);
                 stages.labelValues(model, "compute").observe(computeNanos / 1e9);
             }
@@ -82,6 +101,7 @@ public final class ServerMetrics {
             @Override
             public void requestRan(long queueNanos, long postprocessNanos) {
                 stages.labelValues(model, "queue").observe(queueNanos / 1e9);
+                totals.requestRan(queueNanos, postprocessNanos);
                 stages.labelValues(model, "postprocess").observe(postprocessNanos / 1e9);
             }
         };

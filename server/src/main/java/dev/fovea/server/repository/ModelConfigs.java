@@ -1,7 +1,13 @@
 package dev.fovea.server.repository;
 
 import com.google.protobuf.TextFormat;
+import dev.fovea.oip.DataType;
+import dev.fovea.oip.ModelDynamicBatching;
+import dev.fovea.oip.ModelInput;
+import dev.fovea.oip.ModelInstanceGroup;
+import dev.fovea.oip.ModelOutput;
 import dev.fovea.server.inference.Batching;
+import dev.fovea.torch.DType;
 import dev.fovea.torch.Device;
 import dev.fovea.torch.PixelFormat;
 import dev.fovea.torch.Preprocessing;
@@ -9,9 +15,12 @@ import dev.fovea.v1.ChannelOrder;
 import dev.fovea.v1.DynamicBatching;
 import dev.fovea.v1.ModelConfig;
 import dev.fovea.v1.Task;
+import dev.fovea.v1.TensorSpec;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 
 /** Reads a model's {@code config.pbtxt} (protobuf text format of {@link ModelConfig}) and fills in defaults. */
@@ -41,7 +50,7 @@ final class ModelConfigs {
         return withDefaults(config, file);
     }
 
-    private static ModelConfig withDefaults(ModelConfig.Builder config, Path file) {
+    static ModelConfig withDefaults(ModelConfig.Builder config, Path file) {
         if (config.getTask() == Task.TASK_UNSPECIFIED) {
             config.setTask(Task.TASK_CLASSIFICATION);
         }
@@ -112,6 +121,37 @@ final class ModelConfigs {
         DynamicBatching dynamic = config.getDynamicBatching();
         return Batching.dynamic(TimeUnit.MICROSECONDS.toNanos(dynamic.getMaxQueueDelayUs()),
                 dynamic.getPreferredBatchSizesList().stream().mapToInt(Integer::intValue).toArray());
+    }
+
+    /**
+     * The model as Triton's ModelConfig describes it, for the Open Inference Protocol: one input {@code input}, UINT8
+     * frames {@code [-1, -1, channels]} per batch row (the server preprocesses them), the outputs seen at warm-up,
+     * batching and instances as configured.
+     */
+    static dev.fovea.oip.ModelConfig servingConfig(String name, ModelConfig config, int channels,
+            List<TensorSpec> outputs) {
+        dev.fovea.oip.ModelConfig.Builder serving = dev.fovea.oip.ModelConfig.newBuilder().setName(name)
+                .setPlatform(TritonConfigs.PLATFORM).setMaxBatchSize(config.getMaxBatchSize())
+                .addInput(ModelInput.newBuilder().setName("input").setDataType(DataType.TYPE_UINT8)
+                        .setFormat(ModelInput.Format.FORMAT_NHWC).addDims(-1).addDims(-1).addDims(channels));
+        for (TensorSpec output : outputs) {
+            serving.addOutput(ModelOutput.newBuilder().setName(output.getName())
+                    .setDataType(TritonConfigs.configType(DType.valueOf(output.getDtype().toUpperCase(Locale.ROOT))))
+                    .addAllDims(output.getShapeList().subList(1, output.getShapeCount())));
+        }
+        if (config.hasDynamicBatching()) {
+            serving.setDynamicBatching(ModelDynamicBatching.newBuilder()
+                    .setMaxQueueDelayMicroseconds(config.getDynamicBatching().getMaxQueueDelayUs())
+                    .addAllPreferredBatchSize(config.getDynamicBatching().getPreferredBatchSizesList()));
+        }
+        Device device = Device.parse(config.getDevice());
+        ModelInstanceGroup.Builder group = ModelInstanceGroup.newBuilder().setCount(config.getInstances())
+                .setKind(device.type() == Device.Type.CUDA ? ModelInstanceGroup.Kind.KIND_GPU
+                        : ModelInstanceGroup.Kind.KIND_CPU);
+        if (device.type() == Device.Type.CUDA) {
+            group.addGpus(device.index());
+        }
+        return serving.addInstanceGroup(group).build();
     }
 
     /** The native preprocessing spec for a complete config. */

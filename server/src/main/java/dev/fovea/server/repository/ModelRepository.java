@@ -1,12 +1,14 @@
 package dev.fovea.server.repository;
 
+import dev.fovea.oip.ModelInput;
+import dev.fovea.server.inference.CpuCompute;
+import dev.fovea.server.inference.InferenceRequest;
+import dev.fovea.server.inference.InputImage;
 import dev.fovea.server.inference.ModelRunner;
-import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.inference.Prediction;
 import dev.fovea.server.inference.Predictions;
-import dev.fovea.server.inference.InferenceRequest;
-import dev.fovea.server.inference.CpuCompute;
-import dev.fovea.server.inference.InputImage;
+import dev.fovea.server.metrics.ServerMetrics;
+import dev.fovea.torch.DType;
 import dev.fovea.torch.Device;
 import dev.fovea.torch.ImageInput;
 import dev.fovea.torch.NativeException;
@@ -41,7 +43,7 @@ import java.util.stream.Stream;
 
 /**
  * The models of a repository folder: {@code <repository>/<model>/model.pt} plus optional {@code config.pbtxt} and
- * labels file. Every model is loaded onto its device and warmed up when the repository opens; a model that fails is
+ * labels file, or a model in Triton's layout ({@link TritonConfigs}). Every model is loaded onto its device and warmed up when the repository opens; a model that fails is
  * logged with the reason, reported as FAILED, and skipped while the rest serve.
  *
  * <p>Ownership: the repository owns every model's runner and native module; {@link #close()} drains and frees them.
@@ -93,8 +95,8 @@ public final class ModelRepository implements AutoCloseable {
         }
         for (Path folder : folders) {
             String name = folder.getFileName().toString();
-            if (!Files.exists(folder.resolve(MODEL_FILE))) {
-                log.info("skipping " + folder + ": no " + MODEL_FILE);
+            if (!Files.exists(folder.resolve(MODEL_FILE)) && !TritonConfigs.isTritonLayout(folder)) {
+                log.info("skipping " + folder + ": no " + MODEL_FILE + " and no Triton version folder");
                 continue;
             }
             long start = System.nanoTime();
@@ -114,55 +116,99 @@ public final class ModelRepository implements AutoCloseable {
 
     private static ServedModel load(String name, Path folder, Options options, CpuCompute compute)
             throws IOException {
-        ModelConfig config = ModelConfigs.read(folder);
-        List<String> labels = readLabels(folder, config);
+        TritonConfigs.Read triton = TritonConfigs.isTritonLayout(folder) ? TritonConfigs.read(folder) : null;
+        ModelConfig config = triton != null ? triton.fovea() : ModelConfigs.read(folder);
+        List<String> labels = triton != null ? tritonLabels(triton, folder) : readLabels(folder, config);
         Device device = Device.parse(config.getDevice());
         if (device.type() == Device.Type.CUDA && device.index() >= TorchRuntime.cudaDeviceCount()) {
             throw new InvalidModelException(folder.resolve(ModelConfigs.FILE_NAME) + ": device " + device
                     + " is not available (this machine has " + TorchRuntime.cudaDeviceCount() + " CUDA devices)");
         }
         Preprocessing preprocessing = ModelConfigs.preprocessing(config);
-        TorchModule module = TorchModule.load(folder.resolve(MODEL_FILE), device);
+        TorchModule module = TorchModule.load(triton != null ? triton.modelFile() : folder.resolve(MODEL_FILE),
+                device);
         ModelRunner runner = new ModelRunner(module, new ModelRunner.Settings(name, device, preprocessing,
                 config.getTask() == Task.TASK_CLASSIFICATION, labels, config.getThreads(),
                 config.getQueueCapacity() > 0 ? config.getQueueCapacity() : options.queueCapacity(),
                 config.getMaxBatchSize(), config.getInstances(), ModelConfigs.batching(config)),
                 compute, options.metrics().observerFor(name));
         try {
-            List<TensorSpec> outputs = warmUp(runner, preprocessing);
-            int channels = preprocessing.channelOrder() == PixelFormat.GRAY ? 1 : 3;
-            ModelInfo info = ModelInfo.newBuilder()
+            ModelInfo.Builder info = ModelInfo.newBuilder()
                     .setName(name)
                     .setStatus(ModelStatus.MODEL_STATUS_READY)
                     .setDevice(device.toString())
                     .setConfig(config)
-                    .addAllLabels(labels)
-                    .setInput(TensorSpec.newBuilder().setName("input").setDtype("float32").addShape(-1)
-                            .addShape(channels).addShape(preprocessing.cropHeight())
-                            .addShape(preprocessing.cropWidth()))
-                    .addAllOutputs(outputs)
-                    .build();
-            return new ServedModel(info, runner);
+                    .addAllLabels(labels);
+            if (triton == null) {
+                List<TensorSpec> outputs = warmUp(runner, warmUpPicture(preprocessing));
+                int channels = preprocessing.channelOrder() == PixelFormat.GRAY ? 1 : 3;
+                info.setInput(TensorSpec.newBuilder().setName("input").setDtype("float32").addShape(-1)
+                                .addShape(channels).addShape(preprocessing.cropHeight())
+                                .addShape(preprocessing.cropWidth()))
+                        .addAllOutputs(outputs);
+                return new ServedModel(info.build(), runner,
+                        ModelConfigs.servingConfig(name, config, channels, outputs), true);
+            }
+            ModelInput input = triton.triton().getInput(0);
+            List<TensorSpec> outputs = warmUp(runner, warmUpTensor(input));
+            TensorSpec.Builder inputSpec = TensorSpec.newBuilder().setName(input.getName())
+                    .setDtype(TritonConfigs.nativeType(input.getDataType()).name().toLowerCase(Locale.ROOT))
+                    .addShape(-1).addAllShape(input.getDimsList());
+            info.setInput(inputSpec).addAllOutputs(TritonConfigs.checkOutputs(triton.triton(), outputs, folder));
+            if (!triton.ignored().isEmpty()) {
+                String ignored = "config.pbtxt fields Fovea does not apply: " + String.join(", ", triton.ignored());
+                log.warning("model " + name + ": " + ignored);
+                info.setStatusMessage(ignored);
+            }
+            return new ServedModel(info.build(), runner, triton.triton(), false);
         } catch (RuntimeException | IOException e) {
             runner.close();
             throw e;
         }
     }
 
-    /**
-     * Runs one mid-gray picture through preprocessing and forward, so libtorch's first-call costs (TorchScript
-     * optimisation, allocator warm-up) are paid before the model reports ready; records the output shapes.
-     */
-    private static List<TensorSpec> warmUp(ModelRunner runner, Preprocessing preprocessing) throws IOException {
+    private static List<String> tritonLabels(TritonConfigs.Read triton, Path folder) throws IOException {
+        Optional<Path> file = TritonConfigs.labelsFile(triton.triton(), folder);
+        if (file.isEmpty()) {
+            return List.of();
+        }
+        if (!Files.exists(file.get())) {
+            throw new InvalidModelException(folder.resolve(ModelConfigs.FILE_NAME) + ": label_filename "
+                    + file.get() + " does not exist");
+        }
+        return Files.readAllLines(file.get()).stream().map(String::strip).filter(line -> !line.isEmpty()).toList();
+    }
+
+    /** A mid-gray picture of the model's crop size. */
+    private static InferenceRequest warmUpPicture(Preprocessing preprocessing) {
         int width = preprocessing.cropWidth();
         int height = preprocessing.cropHeight();
         Arena memory = Arena.ofShared();
         MemorySegment pixels = memory.allocate((long) width * height * 3);
         pixels.fill((byte) 128);
-        InferenceRequest request = new InferenceRequest(
-                List.of(new InputImage.Picture(new ImageInput.Pixels(pixels, width, height, width * 3,
-                        PixelFormat.RGB))),
-                1, true, InferenceRequest.NO_DEADLINE, () -> false, System.nanoTime(), memory);
+        return new InferenceRequest(List.of(new InputImage.Picture(new ImageInput.Pixels(pixels, width, height,
+                width * 3, PixelFormat.RGB))), 1, true, InferenceRequest.NO_DEADLINE, () -> false, System.nanoTime(),
+                memory);
+    }
+
+    /** A zero tensor of the input's type and dims (variable dims as 1). */
+    private static InferenceRequest warmUpTensor(ModelInput input) {
+        DType dtype = TritonConfigs.nativeType(input.getDataType());
+        long[] shape = TritonConfigs.warmUpShape(input);
+        long bytes = dtype.byteSize();
+        for (long size : shape) {
+            bytes *= size;
+        }
+        Arena memory = Arena.ofShared();
+        return new InferenceRequest(List.of(new InputImage.Tensor(dtype, shape, memory.allocate(bytes, 16))), 1,
+                true, InferenceRequest.NO_DEADLINE, () -> false, System.nanoTime(), memory);
+    }
+
+    /**
+     * Runs one input through preprocessing and forward, so libtorch's first-call costs (TorchScript optimisation,
+     * allocator warm-up) are paid before the model reports ready; records the output shapes.
+     */
+    private static List<TensorSpec> warmUp(ModelRunner runner, InferenceRequest request) throws IOException {
         Predictions predictions;
         try {
             predictions = runner.submit(request).get(WARM_UP_TIMEOUT_SECONDS, TimeUnit.SECONDS);

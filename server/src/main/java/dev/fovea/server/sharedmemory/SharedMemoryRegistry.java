@@ -94,9 +94,16 @@ public final class SharedMemoryRegistry implements AutoCloseable {
         }
     }
 
-    /** Drops a region; requests already using it keep it mapped until they are done. Unknown names are ignored. */
+    /**
+     * Drops a region; requests already using it keep it mapped until they are done. Unknown names are ignored; the
+     * empty name drops every region (as Triton does).
+     */
     public void unregister(String name) {
         checkEnabled();
+        if (name.isEmpty()) {
+            releaseAll();
+            return;
+        }
         Region region;
         synchronized (regions) {
             region = regions.remove(name);
@@ -106,8 +113,7 @@ public final class SharedMemoryRegistry implements AutoCloseable {
         }
     }
 
-    /** Drops every region. */
-    public void unregisterAll() {
+    private void releaseAll() {
         List<Region> all;
         synchronized (regions) {
             all = new ArrayList<>(regions.values());
@@ -202,7 +208,7 @@ public final class SharedMemoryRegistry implements AutoCloseable {
 
     @Override
     public void close() {
-        unregisterAll();
+        releaseAll();
     }
 
     /** One mapped region; unmapped when its last reference is released. */

@@ -189,7 +189,7 @@ class PredictTest {
     void listModelsReportsReadyAndFailedModels() {
         Map<String, ModelInfo> models = server.blocking().listModels(ListModelsRequest.getDefaultInstance())
                 .getModelsList().stream().collect(Collectors.toMap(ModelInfo::getName, m -> m));
-        assertEquals(List.of("batched", "broken", "cnn", "gray", "raw", "slow"),
+        assertEquals(List.of("batched", "broken", "cnn", "gray", "raw", "slow", "triton_cnn"),
                 models.keySet().stream().sorted().toList());
         assertEquals(ModelStatus.MODEL_STATUS_READY, models.get("cnn").getStatus());
         assertEquals(ModelStatus.MODEL_STATUS_FAILED, models.get("broken").getStatus());

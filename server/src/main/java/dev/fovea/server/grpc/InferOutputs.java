@@ -1,0 +1,180 @@
+package dev.fovea.server.grpc;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
+import dev.fovea.oip.InferParameter;
+import dev.fovea.oip.ModelInferRequest;
+import dev.fovea.oip.ModelInferResponse;
+import dev.fovea.oip.ModelOutput;
+import dev.fovea.server.inference.Prediction;
+import dev.fovea.server.inference.Predictions;
+import dev.fovea.server.inference.Softmax;
+import dev.fovea.server.repository.ServedModel;
+import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
+import dev.fovea.torch.DType;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The outputs of an Open Inference Protocol request: which ones the caller asked for (all, by default), checked
+ * before the model runs, and the response built from the predictions afterwards.
+ *
+ * <p>Raw outputs go into {@code raw_output_contents} as views of the batch's output memory (the response marshaller
+ * frees it after the send), the request's rows concatenated without a copy. An output requested with the
+ * {@code classification} parameter (Triton's classification extension) comes back as BYTES {@code [N, k]} strings
+ * {@code "value:index[:label]"}, the top k of the raw output row. An output requested with shared-memory parameters
+ * is written into that region instead, and its {@code raw_output_contents} entry left empty.
+ */
+final class InferOutputs {
+
+    /** One output the caller wants: the model's output index, and how. */
+    record Wanted(int index, String name, int classification, SharedMemoryTarget sharedMemory) {}
+
+    /** Where in a registered region an output goes. */
+    record SharedMemoryTarget(String region, long offset, long byteSize) {}
+
+    private InferOutputs() {}
+
+    /** The outputs to return, validated against the model before anything runs. */
+    static List<Wanted> wanted(ModelInferRequest request, ServedModel model) {
+        List<ModelOutput> outputs = model.servingConfig().getOutputList();
+        List<Wanted> wanted = new ArrayList<>();
+        if (request.getOutputsCount() == 0) {
+            for (int i = 0; i < outputs.size(); i++) {
+                wanted.add(new Wanted(i, outputs.get(i).getName(), 0, null));
+            }
+            return wanted;
+        }
+        for (int r = 0; r < request.getOutputsCount(); r++) {
+            ModelInferRequest.InferRequestedOutputTensor requested = request.getOutputs(r);
+            String field = "outputs[" + r + "]";
+            int index = -1;
+            for (int i = 0; i < outputs.size(); i++) {
+                if (outputs.get(i).getName().equals(requested.getName())) {
+                    index = i;
+                }
+            }
+            if (index < 0) {
+                throw Statuses.invalid(field + ".name: model " + model.name() + " has no output '"
+                        + requested.getName() + "' (outputs: " + outputs.stream().map(ModelOutput::getName).toList()
+                        + ")");
+            }
+            Map<String, InferParameter> parameters = requested.getParametersMap();
+            int classification = 0;
+            if (parameters.containsKey("classification")) {
+                long k = integer(parameters.get("classification"), field + ".parameters.classification");
+                if (k < 1 || k > 1000) {
+                    throw Statuses.invalid(field + ".parameters.classification must be 1..1000, got " + k);
+                }
+                classification = (int) k;
+            }
+            SharedMemoryTarget target = null;
+            if (parameters.containsKey("shared_memory_region")) {
+                if (!parameters.containsKey("shared_memory_byte_size")) {
+                    throw Statuses.invalid(field + ".parameters: shared_memory_region needs shared_memory_byte_size");
+                }
+                target = new SharedMemoryTarget(parameters.get("shared_memory_region").getStringParam(),
+                        parameters.containsKey("shared_memory_offset")
+                                ? integer(parameters.get("shared_memory_offset"), field) : 0,
+                        integer(parameters.get("shared_memory_byte_size"), field));
+            }
+            wanted.add(new Wanted(index, requested.getName(), classification, target));
+        }
+        return wanted;
+    }
+
+    /**
+     * The response for {@code predictions}, whose raw outputs it views. Shared-memory outputs are copied into their
+     * regions now, through views bound to {@code scratch}, which the caller closes once this returns.
+     */
+    static ModelInferResponse toResponse(ModelInferRequest request, ServedModel model, List<Wanted> wanted,
+            Predictions predictions, SharedMemoryRegistry regions, Arena scratch) {
+        ModelInferResponse.Builder response = ModelInferResponse.newBuilder().setModelName(model.name())
+                .setModelVersion(ServedModel.VERSION).setId(request.getId());
+        int rows = predictions.size();
+        List<String> labels = model.info().getLabelsList();
+        for (Wanted output : wanted) {
+            List<Prediction.OutputTensor> tensors = new ArrayList<>(rows);
+            for (Prediction prediction : predictions.list()) {
+                tensors.add(prediction.outputs().get(output.index()));
+            }
+            Prediction.OutputTensor first = tensors.getFirst();
+            ModelInferResponse.InferOutputTensor.Builder tensor = response.addOutputsBuilder().setName(output.name());
+            ByteString bytes;
+            if (output.classification() > 0) {
+                bytes = classification(tensors, output, labels, tensor, rows);
+            } else {
+                tensor.setDatatype(OipDataTypes.toWire(first.dtype())).addShape(rows);
+                for (long size : first.shape()) {
+                    tensor.addShape(size);
+                }
+                bytes = ByteString.EMPTY;
+                for (Prediction.OutputTensor row : tensors) {
+                    // A view of tensor memory, never written again; the response marshaller frees it after the send.
+                    bytes = bytes.concat(UnsafeByteOperations.unsafeWrap(row.data().asByteBuffer()));
+                }
+            }
+            if (output.sharedMemory() != null) {
+                SharedMemoryTarget target = output.sharedMemory();
+                String field = "outputs '" + output.name() + "'";
+                if (bytes.size() > target.byteSize()) {
+                    throw Statuses.invalid(field + ": " + bytes.size() + " bytes do not fit shared_memory_byte_size "
+                            + target.byteSize());
+                }
+                MemorySegment region = regions.writableView(target.region(), target.offset(), bytes.size(), scratch,
+                        field);
+                bytes.copyTo(region.asByteBuffer());
+                tensor.putParameters("shared_memory_region", InferParameter.newBuilder()
+                        .setStringParam(target.region()).build());
+                tensor.putParameters("shared_memory_byte_size", InferParameter.newBuilder()
+                        .setInt64Param(bytes.size()).build());
+                if (target.offset() != 0) {
+                    tensor.putParameters("shared_memory_offset", InferParameter.newBuilder()
+                            .setInt64Param(target.offset()).build());
+                }
+                bytes = ByteString.EMPTY;
+            }
+            response.addRawOutputContents(bytes);
+        }
+        return response.build();
+    }
+
+    /** The top k of each row, as Triton's classification extension writes them: "value:index[:label]". */
+    private static ByteString classification(List<Prediction.OutputTensor> rows, Wanted output, List<String> labels,
+            ModelInferResponse.InferOutputTensor.Builder tensor, int batch) {
+        if (rows.getFirst().dtype() != DType.FLOAT32) {
+            throw Statuses.invalid("outputs '" + output.name() + "': classification needs an FP32 output, this one is "
+                    + OipDataTypes.toWire(rows.getFirst().dtype()));
+        }
+        int k = output.classification();
+        ByteString.Output strings = ByteString.newOutput();
+        for (Prediction.OutputTensor row : rows) {
+            float[] values = row.data().toArray(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN));
+            k = Math.min(k, values.length);
+            for (int index : Softmax.topK(values, k)) {
+                String entry = values[index] + ":" + index + (index < labels.size() ? ":" + labels.get(index) : "");
+                byte[] utf8 = entry.getBytes(StandardCharsets.UTF_8);
+                int length = utf8.length;
+                strings.write(new byte[] {(byte) length, (byte) (length >> 8), (byte) (length >> 16),
+                    (byte) (length >> 24)}, 0, 4);
+                strings.write(utf8, 0, length);
+            }
+        }
+        tensor.setDatatype(OipDataTypes.BYTES).addShape(batch).addShape(k);
+        return strings.toByteString();
+    }
+
+    private static long integer(InferParameter parameter, String field) {
+        return switch (parameter.getParameterChoiceCase()) {
+            case INT64_PARAM -> parameter.getInt64Param();
+            case UINT64_PARAM -> parameter.getUint64Param();
+            default -> throw Statuses.invalid(field + " must be an integer parameter");
+        };
+    }
+}

@@ -1,0 +1,156 @@
+package dev.fovea.server.grpc;
+
+import dev.fovea.oip.ModelInferRequest;
+import dev.fovea.oip.ModelInferResponse;
+import dev.fovea.oip.ModelStreamInferResponse;
+import dev.fovea.server.inference.Predictions;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.util.ArrayDeque;
+
+/**
+ * One ModelStreamInfer call (Triton's streaming extension): every request gets one response, sent as soon as it is
+ * ready (clients match them by {@code id}); a failed request gets a response with {@code error_message} and the
+ * stream goes on.
+ *
+ * <p>Flow control, both ways: inbound auto-request is off and the next request is asked for only while fewer than
+ * {@link #MAX_OUTSTANDING} requests are running or answered-but-unsent, so a client that sends faster than the model
+ * runs, or stops reading, is held back by HTTP/2 flow control. Responses wait in {@code unsent} while the transport is
+ * not ready and go out from {@code onReady}.
+ *
+ * <p>Threads: gRPC delivers onNext/onCompleted/onCancel serially, results complete on the response executor and
+ * onReady comes from the transport; all state and every call on {@code responses} is guarded by {@code this}.
+ */
+final class InferStream implements StreamObserver<ModelInferRequest> {
+
+    static final int MAX_OUTSTANDING = 4;
+
+    private final OpenInferenceService service;
+    private final ServerCallStreamObserver<ModelStreamInferResponse> responses;
+
+    /** A response ready to send, with the output memory it views (null for errors). */
+    private record Answer(ModelStreamInferResponse response, Predictions predictions) {}
+
+    // Guarded by this.
+    private final ArrayDeque<Answer> unsent = new ArrayDeque<>();
+    private int running;
+    private boolean awaitingMessage;
+    private boolean clientDone;
+    private boolean finished;
+
+    InferStream(OpenInferenceService service, ServerCallStreamObserver<ModelStreamInferResponse> responses) {
+        this.service = service;
+        this.responses = responses;
+    }
+
+    void start() {
+        responses.disableAutoRequest();
+        responses.setOnReadyHandler(this::drain);
+        responses.setOnCancelHandler(this::cancelled);
+        awaitingMessage = true;
+        responses.request(1);
+    }
+
+    @Override
+    public synchronized void onNext(ModelInferRequest request) {
+        awaitingMessage = false;
+        long start = System.nanoTime();
+        RequestImages.Memory memory = service.memoryOf(request);
+        if (finished) {
+            memory.arena().close();
+            return;
+        }
+        OpenInferenceService.Submitted submitted;
+        try {
+            submitted = service.submit(request, memory);
+        } catch (RuntimeException e) {
+            memory.arena().close();
+            Status status = Statuses.of(e);
+            service.outcomes().finished(request.getModelName(), status, start);
+            unsent.addLast(new Answer(error(request, status), null));
+            drain();
+            return;
+        }
+        running++;
+        submitted.result().whenCompleteAsync((predictions, failure) -> {
+            ModelInferResponse response = null;
+            if (failure == null) {
+                try {
+                    response = service.respond(request, submitted, predictions);
+                } catch (RuntimeException e) {
+                    failure = e;
+                }
+            }
+            Status status = failure == null ? Status.OK : Statuses.of(failure);
+            service.outcomes().finished(submitted.model().name(), status, start);
+            finished(response == null ? new Answer(error(request, status), null)
+                    : new Answer(ModelStreamInferResponse.newBuilder().setInferResponse(response).build(),
+                            predictions));
+        }, service.responseExecutor());
+        drain();
+    }
+
+    private synchronized void finished(Answer answer) {
+        running--;
+        if (finished) {
+            if (answer.predictions() != null) {
+                answer.predictions().close();
+            }
+            return;
+        }
+        unsent.addLast(answer);
+        drain();
+    }
+
+    /** Sends what the client can take, then asks for the next request if there is room. */
+    private synchronized void drain() {
+        if (finished) {
+            return;
+        }
+        while (!unsent.isEmpty() && responses.isReady()) {
+            Answer answer = unsent.removeFirst();
+            service.sendStreamResponse(responses, answer.response(), answer.predictions());
+        }
+        if (clientDone) {
+            if (running == 0 && unsent.isEmpty()) {
+                finished = true;
+                responses.onCompleted();
+            }
+            return;
+        }
+        if (!awaitingMessage && running + unsent.size() < MAX_OUTSTANDING && responses.isReady()) {
+            awaitingMessage = true;
+            responses.request(1);
+        }
+    }
+
+    @Override
+    public synchronized void onError(Throwable clientError) {
+        cancelled();
+    }
+
+    @Override
+    public synchronized void onCompleted() {
+        clientDone = true;
+        drain();
+    }
+
+    /** Requests with the runner see the call's context as cancelled and are dropped; answers not sent are freed. */
+    private synchronized void cancelled() {
+        finished = true;
+        for (Answer answer : unsent) {
+            if (answer.predictions() != null) {
+                answer.predictions().close();
+            }
+        }
+        unsent.clear();
+    }
+
+    private static ModelStreamInferResponse error(ModelInferRequest request, Status status) {
+        return ModelStreamInferResponse.newBuilder().setErrorMessage(status.getCode() + ": "
+                + status.getDescription()).setInferResponse(ModelInferResponse.newBuilder()
+                        .setModelName(request.getModelName()).setModelVersion(request.getModelVersion())
+                        .setId(request.getId())).build();
+    }
+}

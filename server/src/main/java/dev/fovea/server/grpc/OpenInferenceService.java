@@ -1,0 +1,450 @@
+package dev.fovea.server.grpc;
+
+import dev.fovea.oip.CudaSharedMemoryRegisterRequest;
+import dev.fovea.oip.CudaSharedMemoryRegisterResponse;
+import dev.fovea.oip.CudaSharedMemoryStatusRequest;
+import dev.fovea.oip.CudaSharedMemoryStatusResponse;
+import dev.fovea.oip.CudaSharedMemoryUnregisterRequest;
+import dev.fovea.oip.CudaSharedMemoryUnregisterResponse;
+import dev.fovea.oip.GRPCInferenceServiceGrpc;
+import dev.fovea.oip.InferBatchStatistics;
+import dev.fovea.oip.InferStatistics;
+import dev.fovea.oip.ModelConfigRequest;
+import dev.fovea.oip.ModelConfigResponse;
+import dev.fovea.oip.ModelInferRequest;
+import dev.fovea.oip.ModelInferResponse;
+import dev.fovea.oip.ModelInput;
+import dev.fovea.oip.ModelMetadataRequest;
+import dev.fovea.oip.ModelMetadataResponse;
+import dev.fovea.oip.ModelOutput;
+import dev.fovea.oip.ModelReadyRequest;
+import dev.fovea.oip.ModelReadyResponse;
+import dev.fovea.oip.ModelStatistics;
+import dev.fovea.oip.ModelStatisticsRequest;
+import dev.fovea.oip.ModelStatisticsResponse;
+import dev.fovea.oip.ModelStreamInferResponse;
+import dev.fovea.oip.RepositoryIndexRequest;
+import dev.fovea.oip.RepositoryIndexResponse;
+import dev.fovea.oip.RepositoryModelLoadRequest;
+import dev.fovea.oip.RepositoryModelLoadResponse;
+import dev.fovea.oip.RepositoryModelUnloadRequest;
+import dev.fovea.oip.RepositoryModelUnloadResponse;
+import dev.fovea.oip.ServerLiveRequest;
+import dev.fovea.oip.ServerLiveResponse;
+import dev.fovea.oip.ServerMetadataRequest;
+import dev.fovea.oip.ServerMetadataResponse;
+import dev.fovea.oip.ServerReadyRequest;
+import dev.fovea.oip.ServerReadyResponse;
+import dev.fovea.oip.StatisticDuration;
+import dev.fovea.oip.SystemSharedMemoryRegisterRequest;
+import dev.fovea.oip.SystemSharedMemoryRegisterResponse;
+import dev.fovea.oip.SystemSharedMemoryStatusRequest;
+import dev.fovea.oip.SystemSharedMemoryStatusResponse;
+import dev.fovea.oip.SystemSharedMemoryUnregisterRequest;
+import dev.fovea.oip.SystemSharedMemoryUnregisterResponse;
+import dev.fovea.server.inference.InferenceRequest;
+import dev.fovea.server.inference.InputImage;
+import dev.fovea.server.inference.Predictions;
+import dev.fovea.server.metrics.ModelStatistics.Duration;
+import dev.fovea.server.metrics.ModelStatistics.Snapshot;
+import dev.fovea.server.metrics.ServerMetrics;
+import dev.fovea.server.repository.ModelRepository;
+import dev.fovea.server.repository.ServedModel;
+import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
+import dev.fovea.v1.ModelInfo;
+import dev.fovea.v1.ModelStatus;
+import io.grpc.ServerMethodDefinition;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.ServiceDescriptor;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+
+/**
+ * The Open Inference Protocol (KServe v2) gRPC service, {@code inference.GRPCInferenceService}, with Triton's
+ * extensions that Fovea supports: streaming inference, model configuration, statistics, repository index, system
+ * shared memory and classification. It serves the same models through the same runners as fovea.v1, so requests of
+ * both APIs batch together. Model control (load/unload), CUDA shared memory, tracing and log settings answer
+ * UNIMPLEMENTED with the reason.
+ *
+ * <p>Every model has one version, {@code "1"}; a request naming another gets NOT_FOUND.
+ */
+public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceImplBase {
+
+    static final String SERVER_NAME = "fovea";
+
+    private final ModelRepository repository;
+    private final Executor responseExecutor;
+    private final ServerMetrics metrics;
+    private final SharedMemoryRegistry sharedMemory;
+    private final Outcomes outcomes;
+    private final NativeMessageMarshaller<ModelInferRequest> inferRequests =
+            new NativeMessageMarshaller<>(ModelInferRequest.getDefaultInstance());
+    private final NativeResponseMarshaller<ModelInferResponse> inferResponses =
+            new NativeResponseMarshaller<>(ModelInferResponse.getDefaultInstance());
+    private final NativeResponseMarshaller<ModelStreamInferResponse> streamResponses =
+            new NativeResponseMarshaller<>(ModelStreamInferResponse.getDefaultInstance());
+
+    public OpenInferenceService(ModelRepository repository, Executor responseExecutor, ServerMetrics metrics,
+            SharedMemoryRegistry sharedMemory) {
+        this.repository = Objects.requireNonNull(repository, "repository");
+        this.responseExecutor = Objects.requireNonNull(responseExecutor, "responseExecutor");
+        this.metrics = Objects.requireNonNull(metrics, "metrics");
+        this.sharedMemory = Objects.requireNonNull(sharedMemory, "sharedMemory");
+        this.outcomes = new Outcomes(repository, metrics);
+    }
+
+    /**
+     * The service with ModelInfer and ModelStreamInfer requests parsed into native memory (raw input bytes viewed in
+     * place) and their raw outputs written from tensor memory; register this, not {@link #bindService()}.
+     */
+    public ServerServiceDefinition definition() {
+        ServerServiceDefinition generated = bindService();
+        ServiceDescriptor service = generated.getServiceDescriptor();
+        ServiceDescriptor.Builder descriptor = ServiceDescriptor.newBuilder(service.getName())
+                .setSchemaDescriptor(service.getSchemaDescriptor());
+        List<ServerMethodDefinition<?, ?>> methods = new ArrayList<>();
+        for (ServerMethodDefinition<?, ?> method : generated.getMethods()) {
+            ServerMethodDefinition<?, ?> bound = withNativeMarshallers(method);
+            descriptor.addMethod(bound.getMethodDescriptor());
+            methods.add(bound);
+        }
+        ServerServiceDefinition.Builder definition = ServerServiceDefinition.builder(descriptor.build());
+        methods.forEach(definition::addMethod);
+        return definition.build();
+    }
+
+    @SuppressWarnings("unchecked")
+    private ServerMethodDefinition<?, ?> withNativeMarshallers(ServerMethodDefinition<?, ?> method) {
+        String name = method.getMethodDescriptor().getFullMethodName();
+        if (name.equals(GRPCInferenceServiceGrpc.getModelInferMethod().getFullMethodName())) {
+            var infer = (ServerMethodDefinition<ModelInferRequest, ModelInferResponse>) method;
+            return ServerMethodDefinition.create(infer.getMethodDescriptor()
+                    .toBuilder(inferRequests, inferResponses).build(), infer.getServerCallHandler());
+        }
+        if (name.equals(GRPCInferenceServiceGrpc.getModelStreamInferMethod().getFullMethodName())) {
+            var stream = (ServerMethodDefinition<ModelInferRequest, ModelStreamInferResponse>) method;
+            return ServerMethodDefinition.create(stream.getMethodDescriptor()
+                    .toBuilder(inferRequests, streamResponses).build(), stream.getServerCallHandler());
+        }
+        return method;
+    }
+
+    @Override
+    public void serverLive(ServerLiveRequest request, StreamObserver<ServerLiveResponse> responses) {
+        reply(responses, ServerLiveResponse.newBuilder().setLive(true).build());
+    }
+
+    /** Ready once the repository has loaded (the server starts listening only then). */
+    @Override
+    public void serverReady(ServerReadyRequest request, StreamObserver<ServerReadyResponse> responses) {
+        reply(responses, ServerReadyResponse.newBuilder().setReady(true).build());
+    }
+
+    @Override
+    public void modelReady(ModelReadyRequest request, StreamObserver<ModelReadyResponse> responses) {
+        boolean ready = repository.find(request.getName()).isPresent()
+                && (request.getVersion().isEmpty() || request.getVersion().equals(ServedModel.VERSION));
+        reply(responses, ModelReadyResponse.newBuilder().setReady(ready).build());
+    }
+
+    @Override
+    public void serverMetadata(ServerMetadataRequest request, StreamObserver<ServerMetadataResponse> responses) {
+        String version = OpenInferenceService.class.getPackage().getImplementationVersion();
+        ServerMetadataResponse.Builder metadata = ServerMetadataResponse.newBuilder().setName(SERVER_NAME)
+                .setVersion(version == null ? "development" : version)
+                .addExtensions("classification").addExtensions("model_configuration").addExtensions("statistics")
+                .addExtensions("model_repository");
+        if (sharedMemory.isEnabled()) {
+            metadata.addExtensions("system_shared_memory");
+        }
+        reply(responses, metadata.build());
+    }
+
+    @Override
+    public void modelMetadata(ModelMetadataRequest request, StreamObserver<ModelMetadataResponse> responses) {
+        ServedModel model;
+        try {
+            model = model(request.getName(), request.getVersion());
+        } catch (RuntimeException e) {
+            responses.onError(Statuses.of(e).asRuntimeException());
+            return;
+        }
+        var config = model.servingConfig();
+        ModelMetadataResponse.Builder metadata = ModelMetadataResponse.newBuilder().setName(model.name())
+                .addVersions(ServedModel.VERSION).setPlatform(config.getPlatform());
+        for (ModelInput input : config.getInputList()) {
+            metadata.addInputs(ModelMetadataResponse.TensorMetadata.newBuilder().setName(input.getName())
+                    .setDatatype(OipDataTypes.fromConfigName(input.getDataType().name()))
+                    .addAllShape(batched(config.getMaxBatchSize(), input.getDimsList())));
+        }
+        for (ModelOutput output : config.getOutputList()) {
+            metadata.addOutputs(ModelMetadataResponse.TensorMetadata.newBuilder().setName(output.getName())
+                    .setDatatype(OipDataTypes.fromConfigName(output.getDataType().name()))
+                    .addAllShape(batched(config.getMaxBatchSize(), output.getDimsList())));
+        }
+        reply(responses, metadata.build());
+    }
+
+    private static List<Long> batched(int maxBatchSize, List<Long> dims) {
+        List<Long> shape = new ArrayList<>();
+        if (maxBatchSize > 0) {
+            shape.add(-1L);
+        }
+        shape.addAll(dims);
+        return shape;
+    }
+
+    @Override
+    public void modelInfer(ModelInferRequest request, StreamObserver<ModelInferResponse> responses) {
+        long start = System.nanoTime();
+        RequestImages.Memory memory = RequestImages.Memory.of(inferRequests.takeMemory(request), sharedMemory);
+        Submitted submitted;
+        try {
+            submitted = submit(request, memory);
+        } catch (RuntimeException e) {
+            memory.arena().close();
+            Status status = Statuses.of(e);
+            outcomes.finished(request.getModelName(), status, start);
+            responses.onError(status.asRuntimeException());
+            return;
+        }
+        submitted.result().whenCompleteAsync((predictions, failure) -> {
+            ModelInferResponse response;
+            try {
+                response = failure == null ? respond(request, submitted, predictions) : null;
+            } catch (RuntimeException e) {
+                failure = e;
+                response = null;
+            }
+            Status status = failure == null ? Status.OK : Statuses.of(failure);
+            outcomes.finished(submitted.model().name(), status, start);
+            if (response == null) {
+                responses.onError(status.asRuntimeException());
+                return;
+            }
+            InferenceService.send(responses, response, predictions, inferResponses);
+            responses.onCompleted();
+        }, responseExecutor);
+    }
+
+    @Override
+    public StreamObserver<ModelInferRequest> modelStreamInfer(StreamObserver<ModelStreamInferResponse> responses) {
+        InferStream stream = new InferStream(this, (ServerCallStreamObserver<ModelStreamInferResponse>) responses);
+        stream.start();
+        return stream;
+    }
+
+    /** A request on its way: the model, the outputs asked for, and the runner's future. */
+    record Submitted(ServedModel model, List<InferOutputs.Wanted> outputs, CompletableFuture<Predictions> result) {}
+
+    /** Validates and queues one request; the caller owns {@code memory} until this returns normally. */
+    Submitted submit(ModelInferRequest request, RequestImages.Memory memory) {
+        ServedModel model = model(request.getModelName(), request.getModelVersion());
+        List<InferOutputs.Wanted> outputs = InferOutputs.wanted(request, model);
+        List<InputImage> images = InferInputs.toInputs(request, model, memory);
+        InferenceRequest inference = InferenceService.newRequest(images, 0, true, memory.arena());
+        return new Submitted(model, outputs, model.runner().submit(inference));
+    }
+
+    /**
+     * The response for a finished request. On success the response views {@code predictions}; on failure they are
+     * closed here.
+     */
+    ModelInferResponse respond(ModelInferRequest request, Submitted submitted, Predictions predictions) {
+        try (Arena scratch = Arena.ofShared()) {
+            return InferOutputs.toResponse(request, submitted.model(), submitted.outputs(), predictions,
+                    sharedMemory, scratch);
+        } catch (RuntimeException e) {
+            predictions.close();
+            throw e;
+        }
+    }
+
+    RequestImages.Memory memoryOf(ModelInferRequest request) {
+        return RequestImages.Memory.of(inferRequests.takeMemory(request), sharedMemory);
+    }
+
+    void sendStreamResponse(StreamObserver<ModelStreamInferResponse> responses, ModelStreamInferResponse response,
+            Predictions predictions) {
+        if (predictions == null) {
+            responses.onNext(response);
+        } else {
+            InferenceService.send(responses, response, predictions, streamResponses);
+        }
+    }
+
+    Outcomes outcomes() {
+        return outcomes;
+    }
+
+    Executor responseExecutor() {
+        return responseExecutor;
+    }
+
+    @Override
+    public void modelConfig(ModelConfigRequest request, StreamObserver<ModelConfigResponse> responses) {
+        try {
+            reply(responses, ModelConfigResponse.newBuilder()
+                    .setConfig(model(request.getName(), request.getVersion()).servingConfig()).build());
+        } catch (RuntimeException e) {
+            responses.onError(Statuses.of(e).asRuntimeException());
+        }
+    }
+
+    @Override
+    public void modelStatistics(ModelStatisticsRequest request, StreamObserver<ModelStatisticsResponse> responses) {
+        List<ServedModel> models;
+        try {
+            models = request.getName().isEmpty() ? repository.servedModels()
+                    : List.of(model(request.getName(), request.getVersion()));
+        } catch (RuntimeException e) {
+            responses.onError(Statuses.of(e).asRuntimeException());
+            return;
+        }
+        ModelStatisticsResponse.Builder statistics = ModelStatisticsResponse.newBuilder();
+        for (ServedModel model : models) {
+            Snapshot totals = metrics.statistics(model.name());
+            ModelStatistics.Builder entry = ModelStatistics.newBuilder().setName(model.name())
+                    .setVersion(ServedModel.VERSION).setLastInference(totals.lastInferenceMillis())
+                    .setInferenceCount(totals.inferenceCount()).setExecutionCount(totals.executionCount())
+                    .setInferenceStats(InferStatistics.newBuilder().setSuccess(wire(totals.success()))
+                            .setFail(wire(totals.fail())).setQueue(wire(totals.queue()))
+                            .setComputeInput(wire(totals.computeInput())).setComputeInfer(wire(totals.computeInfer()))
+                            .setComputeOutput(wire(totals.computeOutput())));
+            totals.batches().values().forEach(batch -> entry.addBatchStats(InferBatchStatistics.newBuilder()
+                    .setBatchSize(batch.batchSize()).setComputeInput(wire(batch.computeInput()))
+                    .setComputeInfer(wire(batch.computeInfer())).setComputeOutput(wire(batch.computeOutput()))));
+            statistics.addModelStats(entry);
+        }
+        reply(responses, statistics.build());
+    }
+
+    private static StatisticDuration wire(Duration duration) {
+        return StatisticDuration.newBuilder().setCount(duration.count()).setNs(duration.nanos()).build();
+    }
+
+    @Override
+    public void repositoryIndex(RepositoryIndexRequest request, StreamObserver<RepositoryIndexResponse> responses) {
+        if (!request.getRepositoryName().isEmpty()) {
+            responses.onError(Status.NOT_FOUND.withDescription("repository_name '" + request.getRepositoryName()
+                    + "': this server has one repository; leave the name empty").asRuntimeException());
+            return;
+        }
+        RepositoryIndexResponse.Builder index = RepositoryIndexResponse.newBuilder();
+        for (ModelInfo info : repository.describeAll()) {
+            boolean ready = info.getStatus() == ModelStatus.MODEL_STATUS_READY;
+            if (request.getReady() && !ready) {
+                continue;
+            }
+            index.addModels(RepositoryIndexResponse.ModelIndex.newBuilder().setName(info.getName())
+                    .setVersion(ServedModel.VERSION).setState(ready ? "READY" : "UNAVAILABLE")
+                    .setReason(info.getStatusMessage()));
+        }
+        reply(responses, index.build());
+    }
+
+    @Override
+    public void repositoryModelLoad(RepositoryModelLoadRequest request,
+            StreamObserver<RepositoryModelLoadResponse> responses) {
+        responses.onError(modelControlIsOff());
+    }
+
+    @Override
+    public void repositoryModelUnload(RepositoryModelUnloadRequest request,
+            StreamObserver<RepositoryModelUnloadResponse> responses) {
+        responses.onError(modelControlIsOff());
+    }
+
+    private static RuntimeException modelControlIsOff() {
+        return Status.UNIMPLEMENTED.withDescription("model control is not supported: the server loads every model "
+                + "of its repository at start; restart it to change models").asRuntimeException();
+    }
+
+    @Override
+    public void systemSharedMemoryStatus(SystemSharedMemoryStatusRequest request,
+            StreamObserver<SystemSharedMemoryStatusResponse> responses) {
+        try {
+            SystemSharedMemoryStatusResponse.Builder status = SystemSharedMemoryStatusResponse.newBuilder();
+            for (SharedMemoryRegistry.RegionInfo region : sharedMemory.status(request.getName())) {
+                status.putRegions(region.name(), SystemSharedMemoryStatusResponse.RegionStatus.newBuilder()
+                        .setName(region.name()).setKey(region.key()).setOffset(region.offset())
+                        .setByteSize(region.byteSize()).build());
+            }
+            reply(responses, status.build());
+        } catch (RuntimeException e) {
+            responses.onError(Statuses.of(e).asRuntimeException());
+        }
+    }
+
+    @Override
+    public void systemSharedMemoryRegister(SystemSharedMemoryRegisterRequest request,
+            StreamObserver<SystemSharedMemoryRegisterResponse> responses) {
+        try {
+            sharedMemory.register(request.getName(), request.getKey(), request.getOffset(), request.getByteSize());
+            reply(responses, SystemSharedMemoryRegisterResponse.getDefaultInstance());
+        } catch (RuntimeException e) {
+            responses.onError(Statuses.of(e).asRuntimeException());
+        }
+    }
+
+    /** Unregisters one region, or every region when the name is empty (as Triton does). */
+    @Override
+    public void systemSharedMemoryUnregister(SystemSharedMemoryUnregisterRequest request,
+            StreamObserver<SystemSharedMemoryUnregisterResponse> responses) {
+        try {
+            sharedMemory.unregister(request.getName());
+            reply(responses, SystemSharedMemoryUnregisterResponse.getDefaultInstance());
+        } catch (RuntimeException e) {
+            responses.onError(Statuses.of(e).asRuntimeException());
+        }
+    }
+
+    @Override
+    public void cudaSharedMemoryStatus(CudaSharedMemoryStatusRequest request,
+            StreamObserver<CudaSharedMemoryStatusResponse> responses) {
+        responses.onError(noCudaSharedMemory());
+    }
+
+    @Override
+    public void cudaSharedMemoryRegister(CudaSharedMemoryRegisterRequest request,
+            StreamObserver<CudaSharedMemoryRegisterResponse> responses) {
+        responses.onError(noCudaSharedMemory());
+    }
+
+    @Override
+    public void cudaSharedMemoryUnregister(CudaSharedMemoryUnregisterRequest request,
+            StreamObserver<CudaSharedMemoryUnregisterResponse> responses) {
+        responses.onError(noCudaSharedMemory());
+    }
+
+    private static RuntimeException noCudaSharedMemory() {
+        return Status.UNIMPLEMENTED.withDescription("CUDA shared memory is not supported; use system shared memory "
+                + "(SystemSharedMemoryRegister)").asRuntimeException();
+    }
+
+    /** The serving model {@code name} at {@code version} ("" or "1"), or a NOT_FOUND / UNAVAILABLE status. */
+    ServedModel model(String name, String version) {
+        ServedModel model = repository.find(name).orElseThrow(() -> repository.describe(name)
+                .map(failed -> Status.UNAVAILABLE.withDescription("model '" + name + "' is not ready: "
+                        + failed.getStatusMessage()))
+                .orElseGet(() -> Status.NOT_FOUND.withDescription("model '" + name + "' is not in the repository"))
+                .asRuntimeException());
+        if (!version.isEmpty() && !version.equals(ServedModel.VERSION)) {
+            throw Status.NOT_FOUND.withDescription("model '" + name + "' has no version '" + version
+                    + "' (versions: " + ServedModel.VERSION + ")").asRuntimeException();
+        }
+        return model;
+    }
+
+    private static <T> void reply(StreamObserver<T> responses, T response) {
+        responses.onNext(response);
+        responses.onCompleted();
+    }
+}

@@ -1,0 +1,256 @@
+package dev.fovea.server.repository;
+
+import com.google.protobuf.Descriptors.FieldDescriptor;
+import com.google.protobuf.Message;
+import com.google.protobuf.TextFormat;
+import dev.fovea.oip.DataType;
+import dev.fovea.oip.ModelInput;
+import dev.fovea.oip.ModelInstanceGroup;
+import dev.fovea.oip.ModelOutput;
+import dev.fovea.v1.DynamicBatching;
+import dev.fovea.v1.ModelConfig;
+import dev.fovea.v1.Task;
+import dev.fovea.v1.TensorSpec;
+import dev.fovea.torch.DType;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Stream;
+
+/**
+ * Reads a model laid out the Triton way, as Triton's PyTorch backend serves it: {@code <model>/config.pbtxt} with
+ * Triton's ModelConfig ({@code platform: "pytorch_libtorch"} or {@code backend: "pytorch"}) and
+ * {@code <model>/<version>/model.pt}. Such a model takes tensors as they are (no preprocessing) and returns its raw
+ * outputs. The fields Fovea applies: name, platform/backend, max_batch_size (> 0: the first dimension is the batch),
+ * one input, outputs (with label_filename), dynamic_batching (preferred sizes, queue delay), instance_group (count,
+ * kind, gpus), default_model_filename, the parameters INTRA_OP_THREAD_COUNT and INFERENCE_MODE, and a latest-one
+ * version policy; every other field that is set is listed in {@link Read#ignored()}, which the repository logs and
+ * reports, never silently drops.
+ */
+final class TritonConfigs {
+
+    static final String PLATFORM = "pytorch_libtorch";
+    private static final Set<String> APPLIED = Set.of("name", "platform", "backend", "version_policy",
+            "max_batch_size", "input", "output", "dynamic_batching", "instance_group", "default_model_filename",
+            "parameters");
+    private static final Set<String> INPUT_FIELDS = Set.of("name", "data_type", "format", "dims");
+    private static final Set<String> OUTPUT_FIELDS = Set.of("name", "data_type", "dims", "label_filename");
+    private static final Set<String> BATCHING_FIELDS = Set.of("preferred_batch_size", "max_queue_delay_microseconds");
+    private static final Set<String> GROUP_FIELDS = Set.of("name", "kind", "count", "gpus");
+    private static final Set<String> PARAMETERS = Set.of("INTRA_OP_THREAD_COUNT", "INFERENCE_MODE");
+
+    /**
+     * A Triton model folder, read: its config as written, the equivalent Fovea config the runner uses, the TorchScript
+     * file of the version served, and the fields Fovea does not apply.
+     */
+    record Read(dev.fovea.oip.ModelConfig triton, ModelConfig fovea, Path modelFile, String version,
+            List<String> ignored) {}
+
+    private TritonConfigs() {}
+
+    /** True for a folder with a config.pbtxt and a numbered version folder, Triton's layout. */
+    static boolean isTritonLayout(Path folder) throws IOException {
+        return Files.exists(folder.resolve(ModelConfigs.FILE_NAME)) && !versions(folder).isEmpty();
+    }
+
+    static Read read(Path folder) throws IOException {
+        Path file = folder.resolve(ModelConfigs.FILE_NAME);
+        dev.fovea.oip.ModelConfig.Builder builder = dev.fovea.oip.ModelConfig.newBuilder();
+        try {
+            TextFormat.merge(Files.readString(file), builder);
+        } catch (TextFormat.ParseException e) {
+            throw new InvalidModelException(file + ":" + e.getLine() + ":" + e.getColumn() + ": " + e.getMessage());
+        }
+        String name = folder.getFileName().toString();
+        if (builder.getName().isEmpty()) {
+            builder.setName(name);
+        } else if (!builder.getName().equals(name)) {
+            throw new InvalidModelException(file + ": name '" + builder.getName() + "' differs from the folder '"
+                    + name + "'");
+        }
+        dev.fovea.oip.ModelConfig triton = builder.build();
+        if (!triton.getPlatform().equals(PLATFORM) && !triton.getBackend().equals("pytorch")) {
+            throw new InvalidModelException(file + ": platform '" + triton.getPlatform() + "' / backend '"
+                    + triton.getBackend() + "' is not served; Fovea runs " + PLATFORM + " (TorchScript) models");
+        }
+        if (triton.getMaxBatchSize() < 1) {
+            throw new InvalidModelException(file + ": max_batch_size must be >= 1: Fovea batches along the first "
+                    + "dimension, and max_batch_size 0 (no batch dimension) is not supported");
+        }
+        if (triton.getInputCount() != 1) {
+            throw new InvalidModelException(file + ": " + triton.getInputCount() + " inputs; Fovea runs models with "
+                    + "exactly one input tensor");
+        }
+        if (triton.getOutputCount() == 0) {
+            throw new InvalidModelException(file + ": no output is declared");
+        }
+        List<String> ignored = ignoredFields(triton);
+        List<Path> versions = versions(folder);
+        Path versionFolder = versions.getLast();
+        String fileName = triton.getDefaultModelFilename().isEmpty() ? ModelRepository.MODEL_FILE
+                : triton.getDefaultModelFilename();
+        Path modelFile = versionFolder.resolve(fileName);
+        if (!Files.exists(modelFile)) {
+            throw new InvalidModelException(modelFile + " does not exist");
+        }
+        return new Read(triton, foveaConfig(triton, file), modelFile, versionFolder.getFileName().toString(),
+                ignored);
+    }
+
+    /** The Fovea settings equivalent to a Triton config: raw task, batching, instances, device, threads. */
+    private static ModelConfig foveaConfig(dev.fovea.oip.ModelConfig triton, Path file) {
+        ModelConfig.Builder fovea = ModelConfig.newBuilder().setTask(Task.TASK_RAW)
+                .setMaxBatchSize(triton.getMaxBatchSize()).setDevice("cpu").setInstances(1);
+        if (triton.hasDynamicBatching()) {
+            var dynamic = triton.getDynamicBatching();
+            DynamicBatching.Builder batching = DynamicBatching.newBuilder()
+                    .setMaxQueueDelayUs(dynamic.getMaxQueueDelayMicroseconds());
+            for (int size : dynamic.getPreferredBatchSizeList()) {
+                if (size < 1 || size > triton.getMaxBatchSize()) {
+                    throw new InvalidModelException(file + ": dynamic_batching.preferred_batch_size " + size
+                            + " is outside 1..max_batch_size " + triton.getMaxBatchSize());
+                }
+                batching.addPreferredBatchSizes(size);
+            }
+            fovea.setDynamicBatching(batching);
+        }
+        int instances = 0;
+        for (ModelInstanceGroup group : triton.getInstanceGroupList()) {
+            instances += Math.max(1, group.getCount());
+            if (group.getKind() == ModelInstanceGroup.Kind.KIND_GPU) {
+                fovea.setDevice("cuda:" + (group.getGpusCount() == 0 ? 0 : group.getGpus(0)));
+            } else if (group.getKind() == ModelInstanceGroup.Kind.KIND_MODEL) {
+                throw new InvalidModelException(file + ": instance_group kind KIND_MODEL is not supported");
+            }
+        }
+        fovea.setInstances(Math.max(1, instances));
+        Optional.ofNullable(triton.getParametersMap().get("INTRA_OP_THREAD_COUNT")).ifPresent(threads -> {
+            try {
+                fovea.setThreads(Integer.parseInt(threads.getStringValue().strip()));
+            } catch (NumberFormatException e) {
+                throw new InvalidModelException(file + ": parameters INTRA_OP_THREAD_COUNT '"
+                        + threads.getStringValue() + "' is not a number");
+            }
+        });
+        return ModelConfigs.withDefaults(fovea, file);
+    }
+
+    /** Every set field Fovea does not apply, as a path such as {@code optimization} or {@code input[0].reshape}. */
+    static List<String> ignoredFields(dev.fovea.oip.ModelConfig triton) {
+        List<String> ignored = new ArrayList<>();
+        unknown(triton, APPLIED, "", ignored);
+        for (int i = 0; i < triton.getInputCount(); i++) {
+            unknown(triton.getInput(i), INPUT_FIELDS, "input[" + i + "].", ignored);
+        }
+        for (int i = 0; i < triton.getOutputCount(); i++) {
+            unknown(triton.getOutput(i), OUTPUT_FIELDS, "output[" + i + "].", ignored);
+        }
+        unknown(triton.getDynamicBatching(), BATCHING_FIELDS, "dynamic_batching.", ignored);
+        for (int i = 0; i < triton.getInstanceGroupCount(); i++) {
+            unknown(triton.getInstanceGroup(i), GROUP_FIELDS, "instance_group[" + i + "].", ignored);
+        }
+        for (Map.Entry<String, dev.fovea.oip.ModelParameter> parameter : triton.getParametersMap().entrySet()) {
+            if (!PARAMETERS.contains(parameter.getKey())) {
+                ignored.add("parameters." + parameter.getKey());
+            }
+        }
+        var policy = triton.getVersionPolicy();
+        if (policy.hasAll() || policy.hasSpecific() || (policy.hasLatest() && policy.getLatest().getNumVersions() > 1)) {
+            ignored.add("version_policy (only the newest version is served)");
+        }
+        return ignored;
+    }
+
+    private static void unknown(Message message, Set<String> applied, String prefix, List<String> ignored) {
+        for (FieldDescriptor field : message.getAllFields().keySet()) {
+            if (!applied.contains(field.getName())) {
+                ignored.add(prefix + field.getName());
+            }
+        }
+    }
+
+    /** The numbered version folders holding files, oldest first. */
+    private static List<Path> versions(Path folder) throws IOException {
+        try (Stream<Path> children = Files.list(folder)) {
+            return children.filter(Files::isDirectory)
+                    .filter(child -> child.getFileName().toString().matches("[0-9]{1,18}"))
+                    .sorted(Comparator.comparingLong(child -> Long.parseLong(child.getFileName().toString())))
+                    .toList();
+        }
+    }
+
+    /** The labels of output 0, from its label_filename, if it names one. */
+    static Optional<Path> labelsFile(dev.fovea.oip.ModelConfig triton, Path folder) {
+        ModelOutput first = triton.getOutput(0);
+        return first.getLabelFilename().isEmpty() ? Optional.empty()
+                : Optional.of(folder.resolve(first.getLabelFilename()));
+    }
+
+    /** The native type of a config data type; types Fovea's native layer does not carry make the model invalid. */
+    static DType nativeType(DataType type) {
+        return switch (type) {
+            case TYPE_BOOL -> DType.BOOL;
+            case TYPE_UINT8 -> DType.UINT8;
+            case TYPE_INT8 -> DType.INT8;
+            case TYPE_INT32 -> DType.INT32;
+            case TYPE_INT64 -> DType.INT64;
+            case TYPE_FP16 -> DType.FLOAT16;
+            case TYPE_BF16 -> DType.BFLOAT16;
+            case TYPE_FP32 -> DType.FLOAT32;
+            case TYPE_FP64 -> DType.FLOAT64;
+            default -> throw new InvalidModelException("data_type " + type + " is not supported (supported: TYPE_BOOL, "
+                    + "TYPE_UINT8, TYPE_INT8, TYPE_INT32, TYPE_INT64, TYPE_FP16, TYPE_BF16, TYPE_FP32, TYPE_FP64)");
+        };
+    }
+
+    /** The config data type of a native type. */
+    static DataType configType(DType type) {
+        return switch (type) {
+            case BOOL -> DataType.TYPE_BOOL;
+            case UINT8 -> DataType.TYPE_UINT8;
+            case INT8 -> DataType.TYPE_INT8;
+            case INT32 -> DataType.TYPE_INT32;
+            case INT64 -> DataType.TYPE_INT64;
+            case FLOAT16 -> DataType.TYPE_FP16;
+            case BFLOAT16 -> DataType.TYPE_BF16;
+            case FLOAT32 -> DataType.TYPE_FP32;
+            case FLOAT64 -> DataType.TYPE_FP64;
+            case OTHER -> DataType.TYPE_INVALID;
+        };
+    }
+
+    /**
+     * The warm-up's outputs, named as the config's outputs (by position, as Triton's PyTorch backend maps
+     * OUTPUT__0, OUTPUT__1, ...), after checking the model returns at least those, of the declared types.
+     */
+    static List<TensorSpec> checkOutputs(dev.fovea.oip.ModelConfig triton, List<TensorSpec> outputs, Path folder) {
+        Path file = folder.resolve(ModelConfigs.FILE_NAME);
+        if (outputs.size() < triton.getOutputCount()) {
+            throw new InvalidModelException(file + ": " + triton.getOutputCount() + " outputs declared, the model "
+                    + "returns " + outputs.size());
+        }
+        List<TensorSpec> named = new ArrayList<>();
+        for (int i = 0; i < triton.getOutputCount(); i++) {
+            ModelOutput declared = triton.getOutput(i);
+            String actual = outputs.get(i).getDtype();
+            String expected = nativeType(declared.getDataType()).name().toLowerCase(java.util.Locale.ROOT);
+            if (!actual.equals(expected)) {
+                throw new InvalidModelException(file + ": output[" + i + "] '" + declared.getName() + "' is "
+                        + declared.getDataType() + " but the model returns " + actual);
+            }
+            named.add(outputs.get(i).toBuilder().setName(declared.getName()).build());
+        }
+        return named;
+    }
+
+    /** The input as Fovea's runner sees it, for warm-up: its dims with -1 (variable) read as 1. */
+    static long[] warmUpShape(ModelInput input) {
+        return input.getDimsList().stream().mapToLong(d -> d < 0 ? 1 : d).toArray();
+    }
+}
