@@ -2,8 +2,8 @@
 # Installs what building and running Fovea needs on Debian/Ubuntu, and only what is missing. Run as root (or it
 # uses sudo). Prints each thing it does.
 #
-#   scripts/setup.sh            build tools, libtorch, OpenBLAS (OpenMP), image codecs, and the Python gRPC packages
-#                               the cross-language tests use: enough to build and test
+#   scripts/setup.sh            build tools, libtorch, OpenBLAS (OpenMP), image codecs, and what the cross-language
+#                               tests use (Python gRPC and YAML packages, Node.js and npm): enough to build and test
 #   scripts/setup.sh --models   also python3-torch and python3-torchvision, to create demo and benchmark models
 #
 # A JDK >= 22 must exist (Temurin 25 in /usr/lib/jvm here); on releases whose apt has openjdk-25 it is installed.
@@ -17,7 +17,10 @@ as_root() {
 }
 
 packages=(cmake g++ make maven libtorch-dev libopenblas0-openmp libturbojpeg0-dev libpng-dev
-  python3-grpcio python3-grpc-tools python3-pil)
+  python3-grpcio python3-grpc-tools python3-pil python3-yaml)
+# The Node.js client tests need node and npm; a node from elsewhere (e.g. NodeSource, which bundles npm) is kept.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 $want_models && packages+=(python3-torch python3-torchvision)
 
 missing=()

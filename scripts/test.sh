@@ -9,4 +9,4 @@ source scripts/java-home.sh
 fovea_use_java
 echo "test: JAVA_HOME=$JAVA_HOME"
 mvn -B -ntp install
-bash tests/python/run.sh
+bash tests/run.sh

@@ -1,6 +1,6 @@
 """Fovea's fovea.v1 API from Python, with stubs generated from proto/ by grpc_tools (Debian's python3-grpc-tools).
 
-Run by tests/python/run.sh, which generates the stubs, starts a server on the server tests' model repository and
+Run by tests/run.sh, which generates the stubs, starts a server on the server tests' model repository and
 sets FOVEA_TARGET and FOVEA_STUBS.
 """
 import os

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The cross-language client tests, against a real server: generates Python stubs from proto/ with grpc_tools, starts
+# `fovea serve` on the server tests' model repository on a free TCP port and on a Unix socket, with shared memory on,
+# then runs
+#   - the Python tests (tests/python: fovea.v1 and the Open Inference Protocol) over TCP and over the Unix socket,
+#   - the Node.js tests (tests/node: both APIs over both transports; @grpc/grpc-js from npm),
+#   - the deploy/ checks (tests/python/test_deploy.py: YAML parses, flags exist),
+# and stops the server with SIGTERM. Needs server/target/fovea.jar (mvn install), Debian's python3-grpcio,
+# python3-grpc-tools, python3-pil, python3-yaml, and Node.js with npm (scripts/setup.sh installs them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/java-home.sh
+fovea_use_java
+
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid"
+    wait "$server_pid" || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+mkdir -p "$work/stubs"
+/usr/bin/python3 -m grpc_tools.protoc -I proto --python_out="$work/stubs" --grpc_python_out="$work/stubs" \
+  proto/fovea/v1/*.proto proto/inference/*.proto
+touch "$work/stubs/fovea/__init__.py" "$work/stubs/fovea/v1/__init__.py" "$work/stubs/inference/__init__.py"
+
+socket="$work/fovea.sock"
+java --enable-native-access=ALL-UNNAMED -jar server/target/fovea.jar serve \
+  --model-repository server/src/test/resources/repository --host 127.0.0.1 --port 0 --metrics-port 0 --threads 2 \
+  --uds "$socket" --allow-shared-memory >"$work/server.log" 2>&1 &
+server_pid=$!
+port=
+for _ in $(seq 600); do
+  port=$(sed -n 's/^fovea: serving .* on 127.0.0.1:\([0-9]*\)$/\1/p' "$work/server.log")
+  [ -n "$port" ] && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log"; echo "client tests: server exited" >&2; exit 1; }
+  sleep 0.1
+done
+[ -n "$port" ] || { cat "$work/server.log"; echo "client tests: server did not start" >&2; exit 1; }
+
+for target in "127.0.0.1:$port" "unix://$socket"; do
+  echo "client tests: Python against $target"
+  FOVEA_TARGET="$target" FOVEA_STUBS="$work/stubs" FOVEA_SHM_DIR=/dev/shm \
+    /usr/bin/python3 -m unittest -v tests/python/test_fovea_grpc.py tests/python/test_oip_grpc.py
+done
+echo "client tests: Node.js against 127.0.0.1:$port and unix://$socket"
+FOVEA_TARGET="127.0.0.1:$port" FOVEA_UDS_TARGET="unix://$socket" bash tests/node/run.sh
+echo "client tests: deploy/ manifests"
+/usr/bin/python3 -m unittest -v tests/python/test_deploy.py
