@@ -9,7 +9,9 @@
 #   benchmarks/load.sh [MODEL...]        MODEL: mobilenet_v3_small, resnet50, vit_b_16 (default: all three)
 #
 # Environment: THREADS (libtorch intra-op threads, server and floor, default 2), SECONDS_PER_LEVEL (default 10),
-# WARM_UP_SECONDS (default 10: the JIT of both JVMs needs it at concurrency 1), OUT (default target/bench-load).
+# WARM_UP_SECONDS (default 10: the JIT of both JVMs needs it at concurrency 1), OUT (default target/bench-load),
+# PYTHON_WORKERS (the Python server's gRPC thread pool sizes to measure, default "16 1": 16 is what a user would
+# start with; 1 runs one request at a time, so torch's threads do not fight each other).
 # Client and servers share this machine; on 2 cores they compete for it, which the results then include.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,13 +83,15 @@ done
 stop_server
 
 model=${models[0]}
-echo "load: python_server.py (grpcio thread pool, torch $threads threads) on 127.0.0.1:$python_port, $model" >&2
-/usr/bin/python3 benchmarks/python/python_server.py --model-repository "$repo" --model "$model" \
-  --host 127.0.0.1 --port "$python_port" --threads "$threads" >"$out/python.log" 2>&1 &
-server_pid=$!
-wait_for "$out/python.log" "^python-server: serving"
-"${bench[@]}" --target "127.0.0.1:$python_port" --model "$model" --concurrency 16 --modes unary,stream \
-  --json "$out/python-$model.json" | tee "$out/python-$model.md"
-stop_server
+for workers in ${PYTHON_WORKERS:-16 1}; do
+  echo "load: python_server.py ($workers gRPC workers, torch $threads threads) on 127.0.0.1:$python_port, $model" >&2
+  /usr/bin/python3 benchmarks/python/python_server.py --model-repository "$repo" --model "$model" \
+    --host 127.0.0.1 --port "$python_port" --threads "$threads" --workers "$workers" >"$out/python.log" 2>&1 &
+  server_pid=$!
+  wait_for "$out/python.log" "^python-server: serving"
+  "${bench[@]}" --target "127.0.0.1:$python_port" --model "$model" --concurrency 16 --modes unary,stream \
+    --json "$out/python-w$workers-$model.json" | tee "$out/python-w$workers-$model.md"
+  stop_server
+done
 
 /usr/bin/python3 benchmarks/python/summarize_load.py "$out" "${models[@]}"

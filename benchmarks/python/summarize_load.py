@@ -38,19 +38,23 @@ def main(out, models):
                   f"| {dyn16['throughput_per_s'] / best['throughput_per_s']:.2f} (floor batch {best['concurrency']}: "
                   f"{best['throughput_per_s']:.1f}) |")
     model = models[0]
-    python = levels(out, "python-" + model)
-    if python is None:
-        return
-    print()
-    print(f"| {model}, c=16 | server | req/s | p99 ms | Fovea / Python req/s | Fovea / Python p99 |")
-    print("|---|---|---|---|---|---|")
-    for mode in ("unary", "stream"):
-        py = level(python, mode, 16)
-        print(f"| {mode} | Python (grpcio + torch) | {py['throughput_per_s']:.1f} | {py['p99_ms']:.1f} | | |")
-        for label, rows in (("Fovea", levels(out, model)), ("Fovea, dynamic batching", levels(out, model + "-batched"))):
-            fv = level(rows, mode, 16)
-            print(f"| {mode} | {label} | {fv['throughput_per_s']:.1f} | {fv['p99_ms']:.1f} "
-                  f"| {fv['throughput_per_s'] / py['throughput_per_s']:.2f} | {fv['p99_ms'] / py['p99_ms']:.2f} |")
+    pythons = sorted(name[len("python-"):-len("-" + model + ".json")] for name in os.listdir(out)
+                     if name.startswith("python-w") and name.endswith("-" + model + ".json"))
+    for workers in pythons:
+        python = levels(out, f"python-{workers}-{model}")
+        print()
+        print(f"| {model}, c=16 | server | req/s | p99 ms | Fovea / Python req/s | Fovea / Python p99 |")
+        print("|---|---|---|---|---|---|")
+        for mode in ("unary", "stream"):
+            py = level(python, mode, 16)
+            print(f"| {mode} | Python (grpcio + torch, {workers[1:]} workers) | {py['throughput_per_s']:.1f} "
+                  f"| {py['p99_ms']:.1f} | | |")
+            for label, rows in (("Fovea", levels(out, model)),
+                                ("Fovea, dynamic batching", levels(out, model + "-batched"))):
+                fv = level(rows, mode, 16)
+                print(f"| {mode} | {label} | {fv['throughput_per_s']:.1f} | {fv['p99_ms']:.1f} "
+                      f"| {fv['throughput_per_s'] / py['throughput_per_s']:.2f} "
+                      f"| {fv['p99_ms'] / py['p99_ms']:.2f} |")
 
 
 if __name__ == "__main__":
