@@ -7,17 +7,18 @@ import dev.fovea.oip.DataType;
 import dev.fovea.oip.ModelInput;
 import dev.fovea.oip.ModelInstanceGroup;
 import dev.fovea.oip.ModelOutput;
+import dev.fovea.torch.DType;
 import dev.fovea.v1.DynamicBatching;
 import dev.fovea.v1.ModelConfig;
 import dev.fovea.v1.Task;
 import dev.fovea.v1.TensorSpec;
-import dev.fovea.torch.DType;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -239,7 +240,7 @@ final class TritonConfigs {
         for (int i = 0; i < triton.getOutputCount(); i++) {
             ModelOutput declared = triton.getOutput(i);
             String actual = outputs.get(i).getDtype();
-            String expected = nativeType(declared.getDataType()).name().toLowerCase(java.util.Locale.ROOT);
+            String expected = nativeType(declared.getDataType()).name().toLowerCase(Locale.ROOT);
             if (!actual.equals(expected)) {
                 throw new InvalidModelException(file + ": output[" + i + "] '" + declared.getName() + "' is "
                         + declared.getDataType() + " but the model returns " + actual);
