@@ -11,6 +11,7 @@ Models (random weights, fixed seeds):
   triton_cnn/  the tiny CNN in Triton's layout (config.pbtxt with Triton's ModelConfig, 1/model.pt): float32
            [batch, 3, 32, 32] tensors in, logits out; its config sets one field Fovea does not apply (optimization);
   broken/  a model.pt that is not TorchScript, to prove one bad model does not stop the others.
+Outside the repository, ../models/identity.pt returns its input tensor itself (outputs that alias inputs).
 """
 import os
 import sys
@@ -48,6 +49,11 @@ class Slow(nn.Module):
 class Raw(nn.Module):
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         return x * 2, x.sum(1)
+
+
+class Identity(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
 
 
 def write(path: str, text: str) -> None:
@@ -115,6 +121,9 @@ instance_group [ { count: 1 kind: KIND_CPU } ]
 optimization { input_pinned_memory { enable: true } }
 """)
     write(os.path.join(triton, "labels.txt"), labels + "\n")
+    extra = os.path.join(os.path.dirname(os.path.abspath(root)), "models")
+    os.makedirs(extra, exist_ok=True)
+    torch.jit.script(Identity()).save(os.path.join(extra, "identity.pt"))
     broken = os.path.join(root, "broken")
     os.makedirs(broken, exist_ok=True)
     write(os.path.join(broken, "model.pt"), "this is not a TorchScript archive\n")

@@ -61,7 +61,12 @@ final class InferInputs {
                 throw Statuses.invalid(field + ".shape[" + d + "] is negative: " + shape.get(d));
             }
         }
-        int batch = Math.toIntExact(Math.min(shape.getFirst(), Integer.MAX_VALUE));
+        int maxBatch = model.runner().settings().maxBatchSize();
+        if (shape.getFirst() > maxBatch) {
+            throw Statuses.invalid(field + ".shape " + shape + ": a batch of " + shape.getFirst()
+                    + " exceeds model " + model.name() + "'s max_batch_size " + maxBatch);
+        }
+        int batch = shape.getFirst().intValue();
         if (model.takesPictures() && input.getDatatype().equals(OipDataTypes.BYTES)) {
             return encoded(request, input, field, batch, memory);
         }
@@ -86,6 +91,7 @@ final class InferInputs {
                     + " " + shape + " needs " + rowBytes * batch);
         }
         List<InputImage> images = new ArrayList<>(batch);
+        long[] rowShape = shape.subList(1, shape.size()).stream().mapToLong(Long::longValue).toArray();
         boolean frames = model.takesPictures() && dtype == DType.UINT8 && shape.size() == 4
                 && (shape.get(3) == 3 || shape.get(3) == 1);
         for (int row = 0; row < batch; row++) {
@@ -97,7 +103,6 @@ final class InferInputs {
                 images.add(new InputImage.Picture(new ImageInput.Pixels(rowBytesView, width, height,
                         width * channels, channels == 3 ? PixelFormat.RGB : PixelFormat.GRAY)));
             } else {
-                long[] rowShape = shape.subList(1, shape.size()).stream().mapToLong(Long::longValue).toArray();
                 images.add(new InputImage.Tensor(dtype, rowShape, rowBytesView));
             }
         }
@@ -114,7 +119,12 @@ final class InferInputs {
     /** BYTES elements, each an encoded image; raw contents hold each as a 4-byte little-endian length + bytes. */
     private static List<InputImage> encoded(ModelInferRequest request, ModelInferRequest.InferInputTensor input,
             String field, int batch, RequestImages.Memory memory) {
-        long elements = input.getShapeList().stream().reduce(1L, Math::multiplyExact);
+        long elements;
+        try {
+            elements = input.getShapeList().stream().reduce(1L, Math::multiplyExact);
+        } catch (ArithmeticException e) {
+            throw Statuses.invalid(field + ".shape " + input.getShapeList() + " is too large");
+        }
         if (elements != batch) {
             throw Statuses.invalid(field + ".shape " + input.getShapeList()
                     + ": BYTES inputs hold one encoded image per batch row ([N] or [N, 1])");

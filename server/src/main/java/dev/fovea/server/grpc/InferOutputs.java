@@ -98,6 +98,7 @@ final class InferOutputs {
         ModelInferResponse.Builder response = ModelInferResponse.newBuilder().setModelName(model.name())
                 .setModelVersion(ServedModel.VERSION).setId(request.getId());
         int rows = predictions.size();
+        // The model's labels are output 0's (labels.txt, or output 0's label_filename in a Triton config).
         List<String> labels = model.info().getLabelsList();
         for (Wanted output : wanted) {
             List<Prediction.OutputTensor> tensors = new ArrayList<>(rows);
@@ -108,7 +109,7 @@ final class InferOutputs {
             ModelInferResponse.InferOutputTensor.Builder tensor = response.addOutputsBuilder().setName(output.name());
             ByteString bytes;
             if (output.classification() > 0) {
-                bytes = classification(tensors, output, labels, tensor, rows);
+                bytes = classification(tensors, output, output.index() == 0 ? labels : List.of(), tensor, rows);
             } else {
                 tensor.setDatatype(OipDataTypes.toWire(first.dtype())).addShape(rows);
                 for (long size : first.shape()) {

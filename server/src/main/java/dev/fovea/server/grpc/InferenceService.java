@@ -94,7 +94,8 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
         if (name.equals(InferenceServiceGrpc.getPredictMethod().getFullMethodName())) {
             var predict = (ServerMethodDefinition<PredictRequest, PredictResponse>) method;
             return ServerMethodDefinition.create(predict.getMethodDescriptor()
-                    .toBuilder(predictRequests, predictResponses).build(), predict.getServerCallHandler());
+                    .toBuilder(predictRequests, predictResponses).build(),
+                    predictRequests.releasingUntaken(predict.getServerCallHandler()));
         }
         if (name.equals(InferenceServiceGrpc.getStreamPredictMethod().getFullMethodName())) {
             var stream = (ServerMethodDefinition<StreamPredictRequest, StreamPredictResponse>) method;

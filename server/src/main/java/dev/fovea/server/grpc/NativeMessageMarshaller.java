@@ -6,9 +6,11 @@ import com.google.protobuf.Message;
 import com.google.protobuf.Parser;
 import com.google.protobuf.UnsafeByteOperations;
 import io.grpc.Detachable;
+import io.grpc.ForwardingServerCallListener;
 import io.grpc.HasByteBuffer;
 import io.grpc.KnownLength;
 import io.grpc.MethodDescriptor.PrototypeMarshaller;
+import io.grpc.ServerCallHandler;
 import io.grpc.Status;
 import io.grpc.protobuf.ProtoUtils;
 import java.io.IOException;
@@ -16,8 +18,10 @@ import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -130,6 +134,43 @@ final class NativeMessageMarshaller<T extends Message> implements PrototypeMarsh
      */
     NativeMessage takeMemory(T message) {
         return parsed.remove(message);
+    }
+
+    /**
+     * {@code handler} for a unary method, freeing the native copy of every message the call received but its handler
+     * never took: gRPC parses a unary request when it arrives but runs the handler only at half-close, so a call
+     * cancelled in between (or sent a second message) would otherwise keep that memory forever.
+     */
+    <R> ServerCallHandler<T, R> releasingUntaken(ServerCallHandler<T, R> handler) {
+        return (call, headers) -> new ForwardingServerCallListener.SimpleForwardingServerCallListener<T>(
+                handler.startCall(call, headers)) {
+            /** gRPC delivers a call's listener events one at a time, so no lock is needed. */
+            private final List<T> received = new ArrayList<>(1);
+
+            @Override
+            public void onMessage(T message) {
+                received.add(message);
+                super.onMessage(message);
+            }
+
+            @Override
+            public void onCancel() {
+                try {
+                    super.onCancel();
+                } finally {
+                    received.forEach(NativeMessageMarshaller.this::release);
+                }
+            }
+
+            @Override
+            public void onComplete() {
+                try {
+                    super.onComplete();
+                } finally {
+                    received.forEach(NativeMessageMarshaller.this::release);
+                }
+            }
+        };
     }
 
     /** Frees the native copy of a message whose memory nobody took. */

@@ -126,7 +126,8 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
         if (name.equals(GRPCInferenceServiceGrpc.getModelInferMethod().getFullMethodName())) {
             var infer = (ServerMethodDefinition<ModelInferRequest, ModelInferResponse>) method;
             return ServerMethodDefinition.create(infer.getMethodDescriptor()
-                    .toBuilder(inferRequests, inferResponses).build(), infer.getServerCallHandler());
+                    .toBuilder(inferRequests, inferResponses).build(),
+                    inferRequests.releasingUntaken(infer.getServerCallHandler()));
         }
         if (name.equals(GRPCInferenceServiceGrpc.getModelStreamInferMethod().getFullMethodName())) {
             var stream = (ServerMethodDefinition<ModelInferRequest, ModelStreamInferResponse>) method;

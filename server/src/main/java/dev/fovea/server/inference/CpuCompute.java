@@ -24,6 +24,8 @@ import java.util.function.Supplier;
 public final class CpuCompute implements AutoCloseable {
 
     private final ExecutorService threads;
+    /** The server's intra-op thread count when this was made, for models that do not set their own. */
+    private final int defaultIntraOpThreads = TorchRuntime.intraOpThreads();
     /** The intra-op thread count each compute thread last set, so it is set only when a model wants another. */
     private final ThreadLocal<Integer> intraOpThreads = ThreadLocal.withInitial(() -> 0);
 
@@ -48,9 +50,10 @@ public final class CpuCompute implements AutoCloseable {
      */
     <T> T run(int intraOpThreads, Supplier<T> work) {
         CompletableFuture<T> result = CompletableFuture.supplyAsync(() -> {
-            if (intraOpThreads > 0 && this.intraOpThreads.get() != intraOpThreads) {
-                TorchRuntime.setIntraOpThreads(intraOpThreads);
-                this.intraOpThreads.set(intraOpThreads);
+            int wanted = intraOpThreads > 0 ? intraOpThreads : defaultIntraOpThreads;
+            if (this.intraOpThreads.get() != wanted) {
+                TorchRuntime.setIntraOpThreads(wanted);
+                this.intraOpThreads.set(wanted);
             }
             return work.get();
         }, threads);

@@ -390,7 +390,7 @@ public final class ModelRunner implements AutoCloseable {
         try (Arena scratch = Arena.ofConfined();
                 Tensor input = pictures ? preprocess(images) : stackTensors(images, scratch)) {
             long preprocessed = System.nanoTime();
-            List<Tensor> outputs = forward(input, pictures);
+            List<Tensor> outputs = pictures ? forward(input, true) : ownedOutputs(forward(input, false), input);
             long inferred = System.nanoTime();
             try (Postprocessor postprocessor = new Postprocessor(outputs, images.size(), settings)) {
                 List<Predictions> results = new ArrayList<>(batch.size());
@@ -444,6 +444,36 @@ public final class ModelRunner implements AutoCloseable {
         try (host) {
             return host.to(settings.device());
         }
+    }
+
+    /**
+     * The outputs, with every one that shares memory with {@code input} (a model returning {@code x} or
+     * {@code x.view(...)}) replaced by a copy. A stacked tensor input is a view of the batch's scratch arena, freed when
+     * the batch is done, while outputs live on until the responses are sent.
+     */
+    private static List<Tensor> ownedOutputs(List<Tensor> outputs, Tensor input) {
+        if (!input.device().equals(Device.CPU)) {
+            return outputs;
+        }
+        MemorySegment inputBytes = input.data();
+        List<Tensor> owned = new ArrayList<>(outputs.size());
+        try {
+            for (Tensor output : outputs) {
+                boolean sharesInput = output.device().equals(Device.CPU)
+                        && inputBytes.asOverlappingSlice(output.data()).isPresent();
+                owned.add(sharesInput ? output.to(Device.CPU) : output);
+            }
+        } catch (RuntimeException e) {
+            owned.forEach(Tensor::close);
+            outputs.forEach(Tensor::close);
+            throw e;
+        }
+        for (Tensor output : outputs) {
+            if (!owned.contains(output)) {
+                output.close();
+            }
+        }
+        return owned;
     }
 
     private List<Tensor> forward(Tensor batch, boolean pictures) {

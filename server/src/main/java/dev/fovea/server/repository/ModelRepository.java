@@ -86,21 +86,21 @@ public final class ModelRepository implements AutoCloseable {
         if (!Files.isDirectory(root)) {
             throw new IOException("model repository " + root + " is not a directory");
         }
-        CpuCompute compute = new CpuCompute(options.computeThreads());
-        Map<String, ServedModel> ready = new TreeMap<>();
-        Map<String, ModelInfo> failed = new TreeMap<>();
         List<Path> folders;
         try (Stream<Path> children = Files.list(root)) {
             folders = children.filter(Files::isDirectory).sorted().toList();
         }
+        CpuCompute compute = new CpuCompute(options.computeThreads());
+        Map<String, ServedModel> ready = new TreeMap<>();
+        Map<String, ModelInfo> failed = new TreeMap<>();
         for (Path folder : folders) {
             String name = folder.getFileName().toString();
-            if (!Files.exists(folder.resolve(MODEL_FILE)) && !TritonConfigs.isTritonLayout(folder)) {
-                log.info("skipping " + folder + ": no " + MODEL_FILE + " and no Triton version folder");
-                continue;
-            }
             long start = System.nanoTime();
             try {
+                if (!Files.exists(folder.resolve(MODEL_FILE)) && !TritonConfigs.isTritonLayout(folder)) {
+                    log.info("skipping " + folder + ": no " + MODEL_FILE + " and no Triton version folder");
+                    continue;
+                }
                 ServedModel model = load(name, folder, options, compute);
                 ready.put(name, model);
                 log.info(String.format(Locale.ROOT, "model %s ready on %s (loaded and warmed up in %.0f ms)", name,

@@ -251,10 +251,12 @@ public final class SharedMemoryRegistry implements AutoCloseable {
         /** Read-write where the server may write the file (outputs can go there), read-only otherwise. */
         private static MemorySegment mapFile(Path file, long offset, long byteSize, Arena mapping)
                 throws IOException {
-            try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            // No links followed: the file checked by key must be the file mapped, even if someone swaps in a link.
+            try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE,
+                    LinkOption.NOFOLLOW_LINKS)) {
                 return channel.map(FileChannel.MapMode.READ_WRITE, offset, byteSize, mapping);
             } catch (AccessDeniedException e) {
-                try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+                try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
                     return channel.map(FileChannel.MapMode.READ_ONLY, offset, byteSize, mapping).asReadOnly();
                 }
             }

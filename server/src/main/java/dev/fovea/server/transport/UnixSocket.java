@@ -126,7 +126,8 @@ public final class UnixSocket implements AutoCloseable {
         } catch (java.nio.file.NoSuchFileException e) {
             return;
         }
-        if (!attributes.isOther()) {
+        int fileType = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS) & 0170000;
+        if (!attributes.isOther() || fileType != 0140000) { // S_IFMT, S_IFSOCK: never a FIFO or a device
             throw new IOException("socket path " + path + " exists and is not a socket; not replacing it");
         }
         try (SocketChannel probe = SocketChannel.open(StandardProtocolFamily.UNIX)) {

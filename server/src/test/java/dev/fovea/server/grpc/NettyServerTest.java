@@ -18,7 +18,10 @@ import dev.fovea.v1.InferenceServiceGrpc;
 import dev.fovea.v1.PredictRequest;
 import dev.fovea.v1.PredictResponse;
 import dev.fovea.v1.RawTensor;
+import io.grpc.CallOptions;
+import io.grpc.ClientCall;
 import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
@@ -27,6 +30,7 @@ import io.grpc.health.v1.HealthGrpc;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.NettyServerBuilder;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.GaugeSnapshot;
 import io.grpc.reflection.v1.ServerReflectionGrpc;
 import io.grpc.reflection.v1.ServerReflectionRequest;
 import io.grpc.reflection.v1.ServerReflectionResponse;
@@ -48,11 +52,12 @@ class NettyServerTest {
     private static final int MAX_MESSAGE_BYTES = 1 << 20;
 
     private static FoveaServer server;
+    private static ServerMetrics metrics;
     private static ManagedChannel channel;
 
     @BeforeAll
     static void start() throws Exception {
-        ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
+        metrics = new ServerMetrics(new PrometheusRegistry());
         ModelRepository repository =
                 ModelRepository.open(TestServer.repositoryPath(), new ModelRepository.Options(8, 2, metrics));
         server = FoveaServer.builder(repository, metrics).callThreads(4).listener(NettyServerBuilder
@@ -98,6 +103,36 @@ class NettyServerTest {
                         .order(ByteOrder.LITTLE_ENDIAN).getFloat(), 1e-6f);
             }
         }
+    }
+
+    private static long nativeMemory() {
+        return metrics.registry().scrape().stream()
+                .filter(snapshot -> snapshot.getMetadata().getName().equals("fovea_native_memory_bytes"))
+                .mapToLong(snapshot -> (long) ((GaugeSnapshot) snapshot).getDataPoints().getFirst().getValue())
+                .findFirst().orElseThrow();
+    }
+
+    @Test
+    void requestsOfCallsCancelledBeforeHalfCloseAreFreed() throws Exception {
+        PredictRequest request = PredictRequest.newBuilder().setModel("cnn").addImages(Image.newBuilder()
+                .setEncoded(EncodedImage.newBuilder().setData(ByteString.copyFrom(new byte[900_000])))).build();
+        long before = nativeMemory();
+        for (int i = 0; i < 40; i++) {
+            ClientCall<PredictRequest, PredictResponse> call =
+                    channel.newCall(InferenceServiceGrpc.getPredictMethod(), CallOptions.DEFAULT);
+            call.start(new ClientCall.Listener<>() {}, new Metadata());
+            call.request(1);
+            call.sendMessage(request);
+            Thread.sleep(30); // the server parses the message into native memory, then the client walks away
+            call.cancel("client gave up before half-close", null);
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        long grown;
+        while ((grown = nativeMemory() - before) > 12_000_000 && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        assertTrue(grown < 12_000_000, "36 MB of cancelled requests left " + grown + " native bytes behind");
+        assertEquals(5, predict(TestImages.pixels(TestImages.picture(32, 32, 1))).getResults(0).getClassesCount());
     }
 
     @Test

@@ -78,6 +78,31 @@ class ModelRunnerTest {
     }
 
     @Test
+    void outputsThatAliasTheInputOutliveTheBatch() throws Exception {
+        TorchModule identity = TorchModule.load(
+                TestServer.repositoryPath().resolveSibling("models").resolve("identity.pt"), Device.CPU);
+        // Over malloc's mmap threshold, so a view of the freed input would fault instead of reading stale bytes.
+        int count = 256 * 1024;
+        Arena memory = Arena.ofShared();
+        MemorySegment values = memory.allocate(ValueLayout.JAVA_FLOAT, count);
+        for (int i = 0; i < count; i++) {
+            values.setAtIndex(ValueLayout.JAVA_FLOAT, i, i);
+        }
+        try (ModelRunner echo = new ModelRunner(identity, new ModelRunner.Settings("identity", Device.CPU,
+                new Preprocessing(0, 4, 1, new float[] {0}, new float[] {1}, PixelFormat.GRAY), false, List.of(), 0, 2,
+                4, 1, Batching.OFF), compute, ModelRunner.Observer.NONE);
+                Predictions predictions = echo.submit(new InferenceRequest(List.of(new InputImage.Tensor(
+                        DType.FLOAT32, new long[] {count}, values)), 1, true, InferenceRequest.NO_DEADLINE,
+                        () -> false, System.nanoTime(), memory)).get(10, TimeUnit.SECONDS)) {
+            assertTrue(!memory.scope().isAlive(), "the request's memory is freed");
+            MemorySegment echoed = predictions.first().outputs().getFirst().data();
+            for (int i = 0; i < count; i += 997) {
+                assertEquals(i, echoed.getAtIndex(ValueLayout.JAVA_FLOAT, i), 0f);
+            }
+        }
+    }
+
+    @Test
     void cancelledRequestIsDroppedBeforeCompute() {
         Arena memory = Arena.ofShared();
         assertEquals(InferenceException.Reason.CANCELLED,

@@ -102,6 +102,15 @@ class UnixSocketTest {
     }
 
     @Test
+    void aFifoIsNeverTakenForAStaleSocket() throws Exception {
+        Path fifo = folder.resolve("pipe");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start().waitFor());
+        IOException e = assertThrows(IOException.class, () -> UnixSocket.open(fifo, "0660"));
+        assertTrue(e.getMessage().contains("is not a socket"), e.getMessage());
+        assertTrue(Files.exists(fifo));
+    }
+
+    @Test
     void modesAreOctalPermissionBitsOnly() {
         assertEquals("rw-rw----", PosixFilePermissions.toString(UnixSocket.parseMode("0660")));
         assertEquals("rw-------", PosixFilePermissions.toString(UnixSocket.parseMode("600")));
