@@ -7,7 +7,6 @@ import dev.fovea.v1.ChannelOrder;
 import dev.fovea.v1.Image;
 import dev.fovea.v1.ModelInfo;
 import dev.fovea.v1.RawPixels;
-import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -130,7 +130,7 @@ final class InferInputs {
                     + ": BYTES inputs hold one encoded image per batch row ([N] or [N, 1])");
         }
         List<InputImage> images = new ArrayList<>(batch);
-        if (request.getRawInputContentsCount() == 0 && sharedMemory(input) == null) {
+        if (request.getRawInputContentsCount() == 0 && sharedMemory(input.getParametersMap(), field) == null) {
             List<ByteString> contents = input.getContents().getBytesContentsList();
             if (contents.size() != batch) {
                 throw Statuses.invalid(field + ".contents.bytes_contents has " + contents.size() + " images for a "
@@ -173,7 +173,7 @@ final class InferInputs {
     /** The input's bytes from raw contents, shared memory or typed contents (copied, little-endian). */
     private static MemorySegment fixedSizeBytes(ModelInferRequest request, ModelInferRequest.InferInputTensor input,
             String field, DType dtype, RequestImages.Memory memory) {
-        if (request.getRawInputContentsCount() != 0 || sharedMemory(input) != null) {
+        if (request.getRawInputContentsCount() != 0 || sharedMemory(input.getParametersMap(), field) != null) {
             return rawOrShared(request, input, field, memory);
         }
         return typed(input.getContents(), field, dtype, memory);
@@ -181,7 +181,7 @@ final class InferInputs {
 
     private static MemorySegment rawOrShared(ModelInferRequest request, ModelInferRequest.InferInputTensor input,
             String field, RequestImages.Memory memory) {
-        SharedMemoryRef shared = sharedMemory(input);
+        SharedMemoryRef shared = sharedMemory(input.getParametersMap(), field);
         boolean raw = request.getRawInputContentsCount() != 0;
         if (raw && shared != null) {
             throw Statuses.invalid(field + ": set raw_input_contents or shared_memory_region, not both");
@@ -190,27 +190,31 @@ final class InferInputs {
                 : memory.bytes(ByteString.EMPTY, true, shared, field);
     }
 
-    /** The shared-memory reference in an input's parameters, or null. */
-    private static SharedMemoryRef sharedMemory(ModelInferRequest.InferInputTensor input) {
-        Map<String, InferParameter> parameters = input.getParametersMap();
+    /**
+     * The shared-memory reference in a tensor's parameters ({@code shared_memory_region},
+     * {@code shared_memory_byte_size}, optional {@code shared_memory_offset}), or null if it has none.
+     */
+    static SharedMemoryRef sharedMemory(Map<String, InferParameter> parameters, String field) {
         InferParameter region = parameters.get("shared_memory_region");
         if (region == null) {
             return null;
         }
         InferParameter size = parameters.get("shared_memory_byte_size");
         if (size == null) {
-            throw Statuses.invalid("inputs[0].parameters: shared_memory_region needs shared_memory_byte_size");
+            throw Statuses.invalid(field + ".parameters: shared_memory_region needs shared_memory_byte_size");
         }
         InferParameter offset = parameters.get("shared_memory_offset");
         return SharedMemoryRef.newBuilder().setRegion(region.getStringParam())
-                .setOffset(offset == null ? 0 : integer(offset)).setByteSize(integer(size)).build();
+                .setOffset(offset == null ? 0 : integer(offset, field + ".parameters.shared_memory_offset"))
+                .setByteSize(integer(size, field + ".parameters.shared_memory_byte_size")).build();
     }
 
-    private static long integer(InferParameter parameter) {
+    /** An integer parameter's value. */
+    static long integer(InferParameter parameter, String field) {
         return switch (parameter.getParameterChoiceCase()) {
             case INT64_PARAM -> parameter.getInt64Param();
             case UINT64_PARAM -> parameter.getUint64Param();
-            default -> throw Statuses.invalid("inputs[0].parameters: shared-memory offsets and sizes are integers");
+            default -> throw Statuses.invalid(field + " must be an integer parameter");
         };
     }
 

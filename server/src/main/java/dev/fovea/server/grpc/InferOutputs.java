@@ -12,6 +12,7 @@ import dev.fovea.server.inference.Softmax;
 import dev.fovea.server.repository.ServedModel;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import dev.fovea.torch.DType;
+import dev.fovea.v1.SharedMemoryRef;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -33,11 +34,8 @@ import java.util.Map;
  */
 final class InferOutputs {
 
-    /** One output the caller wants: the model's output index, and how. */
-    record Wanted(int index, String name, int classification, SharedMemoryTarget sharedMemory) {}
-
-    /** Where in a registered region an output goes. */
-    record SharedMemoryTarget(String region, long offset, long byteSize) {}
+    /** One output the caller wants: the model's output index, and how; {@code sharedMemory} null for inline. */
+    record Wanted(int index, String name, int classification, SharedMemoryRef sharedMemory) {}
 
     private InferOutputs() {}
 
@@ -68,23 +66,14 @@ final class InferOutputs {
             Map<String, InferParameter> parameters = requested.getParametersMap();
             int classification = 0;
             if (parameters.containsKey("classification")) {
-                long k = integer(parameters.get("classification"), field + ".parameters.classification");
+                long k = InferInputs.integer(parameters.get("classification"), field + ".parameters.classification");
                 if (k < 1 || k > 1000) {
                     throw Statuses.invalid(field + ".parameters.classification must be 1..1000, got " + k);
                 }
                 classification = (int) k;
             }
-            SharedMemoryTarget target = null;
-            if (parameters.containsKey("shared_memory_region")) {
-                if (!parameters.containsKey("shared_memory_byte_size")) {
-                    throw Statuses.invalid(field + ".parameters: shared_memory_region needs shared_memory_byte_size");
-                }
-                target = new SharedMemoryTarget(parameters.get("shared_memory_region").getStringParam(),
-                        parameters.containsKey("shared_memory_offset")
-                                ? integer(parameters.get("shared_memory_offset"), field) : 0,
-                        integer(parameters.get("shared_memory_byte_size"), field));
-            }
-            wanted.add(new Wanted(index, requested.getName(), classification, target));
+            wanted.add(new Wanted(index, requested.getName(), classification,
+                    InferInputs.sharedMemory(parameters, field)));
         }
         return wanted;
     }
@@ -122,22 +111,22 @@ final class InferOutputs {
                 }
             }
             if (output.sharedMemory() != null) {
-                SharedMemoryTarget target = output.sharedMemory();
+                SharedMemoryRef target = output.sharedMemory();
                 String field = "outputs '" + output.name() + "'";
-                if (bytes.size() > target.byteSize()) {
+                if (bytes.size() > target.getByteSize()) {
                     throw Statuses.invalid(field + ": " + bytes.size() + " bytes do not fit shared_memory_byte_size "
-                            + target.byteSize());
+                            + target.getByteSize());
                 }
-                MemorySegment region = regions.writableView(target.region(), target.offset(), bytes.size(), scratch,
+                MemorySegment region = regions.writableView(target.getRegion(), target.getOffset(), bytes.size(), scratch,
                         field);
                 bytes.copyTo(region.asByteBuffer());
                 tensor.putParameters("shared_memory_region", InferParameter.newBuilder()
-                        .setStringParam(target.region()).build());
+                        .setStringParam(target.getRegion()).build());
                 tensor.putParameters("shared_memory_byte_size", InferParameter.newBuilder()
                         .setInt64Param(bytes.size()).build());
-                if (target.offset() != 0) {
+                if (target.getOffset() != 0) {
                     tensor.putParameters("shared_memory_offset", InferParameter.newBuilder()
-                            .setInt64Param(target.offset()).build());
+                            .setInt64Param(target.getOffset()).build());
                 }
                 bytes = ByteString.EMPTY;
             }
@@ -169,13 +158,5 @@ final class InferOutputs {
         }
         tensor.setDatatype(OipDataTypes.BYTES).addShape(batch).addShape(k);
         return strings.toByteString();
-    }
-
-    private static long integer(InferParameter parameter, String field) {
-        return switch (parameter.getParameterChoiceCase()) {
-            case INT64_PARAM -> parameter.getInt64Param();
-            case UINT64_PARAM -> parameter.getUint64Param();
-            default -> throw Statuses.invalid(field + " must be an integer parameter");
-        };
     }
 }

@@ -20,14 +20,11 @@ import dev.fovea.v1.StreamPredictRequest;
 import dev.fovea.v1.StreamPredictResponse;
 import io.grpc.Context;
 import io.grpc.Deadline;
-import io.grpc.ServerMethodDefinition;
 import io.grpc.ServerServiceDefinition;
-import io.grpc.ServiceDescriptor;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.lang.foreign.Arena;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
@@ -73,36 +70,10 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
      * this, not {@link #bindService()}.
      */
     public ServerServiceDefinition definition() {
-        ServerServiceDefinition generated = bindService();
-        ServiceDescriptor service = generated.getServiceDescriptor();
-        ServiceDescriptor.Builder descriptor = ServiceDescriptor.newBuilder(service.getName())
-                .setSchemaDescriptor(service.getSchemaDescriptor());
-        List<ServerMethodDefinition<?, ?>> methods = new ArrayList<>();
-        for (ServerMethodDefinition<?, ?> method : generated.getMethods()) {
-            ServerMethodDefinition<?, ?> bound = withAliasingParser(method);
-            descriptor.addMethod(bound.getMethodDescriptor());
-            methods.add(bound);
-        }
-        ServerServiceDefinition.Builder definition = ServerServiceDefinition.builder(descriptor.build());
-        methods.forEach(definition::addMethod);
-        return definition.build();
-    }
-
-    @SuppressWarnings("unchecked")
-    private ServerMethodDefinition<?, ?> withAliasingParser(ServerMethodDefinition<?, ?> method) {
-        String name = method.getMethodDescriptor().getFullMethodName();
-        if (name.equals(InferenceServiceGrpc.getPredictMethod().getFullMethodName())) {
-            var predict = (ServerMethodDefinition<PredictRequest, PredictResponse>) method;
-            return ServerMethodDefinition.create(predict.getMethodDescriptor()
-                    .toBuilder(predictRequests, predictResponses).build(),
-                    predictRequests.releasingUntaken(predict.getServerCallHandler()));
-        }
-        if (name.equals(InferenceServiceGrpc.getStreamPredictMethod().getFullMethodName())) {
-            var stream = (ServerMethodDefinition<StreamPredictRequest, StreamPredictResponse>) method;
-            return ServerMethodDefinition.create(stream.getMethodDescriptor()
-                    .toBuilder(streamRequests, streamResponses).build(), stream.getServerCallHandler());
-        }
-        return method;
+        return new NativeMethods(bindService())
+                .rebind(InferenceServiceGrpc.getPredictMethod(), predictRequests, predictResponses)
+                .rebind(InferenceServiceGrpc.getStreamPredictMethod(), streamRequests, streamResponses)
+                .build();
     }
 
     /** The native memory a stream message was parsed into; the caller owns and closes its arena. */
@@ -164,7 +135,7 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
         repository.describe(request.getName()).ifPresentOrElse(info -> {
             responses.onNext(info);
             responses.onCompleted();
-        }, () -> responses.onError(notFound(request.getName()).asRuntimeException()));
+        }, () -> responses.onError(notFound(repository, request.getName()).asRuntimeException()));
     }
 
     /**
@@ -194,10 +165,15 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
 
     /** The model to run, or a NOT_FOUND / UNAVAILABLE status exception. */
     ServedModel servedModel(String name) {
+        return servedModel(repository, name);
+    }
+
+    /** The model to run, or a NOT_FOUND / UNAVAILABLE status exception; both APIs look models up here. */
+    static ServedModel servedModel(ModelRepository repository, String name) {
         return repository.find(name).orElseThrow(() -> repository.describe(name)
                 .map(failed -> Status.UNAVAILABLE.withDescription("model '" + name + "' is not serving: "
                         + failed.getStatusMessage()))
-                .orElseGet(() -> notFound(name))
+                .orElseGet(() -> notFound(repository, name))
                 .asRuntimeException());
     }
 
@@ -224,7 +200,7 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
         return responseExecutor;
     }
 
-    private Status notFound(String name) {
+    private static Status notFound(ModelRepository repository, String name) {
         String known = repository.describeAll().stream().map(ModelInfo::getName).collect(Collectors.joining(", "));
         return Status.NOT_FOUND.withDescription("model '" + name + "' is not in the repository (models: "
                 + (known.isEmpty() ? "none" : known) + ")");

@@ -53,9 +53,7 @@ import dev.fovea.server.repository.ServedModel;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import dev.fovea.v1.ModelInfo;
 import dev.fovea.v1.ModelStatus;
-import io.grpc.ServerMethodDefinition;
 import io.grpc.ServerServiceDefinition;
-import io.grpc.ServiceDescriptor;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -105,36 +103,10 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
      * place) and their raw outputs written from tensor memory; register this, not {@link #bindService()}.
      */
     public ServerServiceDefinition definition() {
-        ServerServiceDefinition generated = bindService();
-        ServiceDescriptor service = generated.getServiceDescriptor();
-        ServiceDescriptor.Builder descriptor = ServiceDescriptor.newBuilder(service.getName())
-                .setSchemaDescriptor(service.getSchemaDescriptor());
-        List<ServerMethodDefinition<?, ?>> methods = new ArrayList<>();
-        for (ServerMethodDefinition<?, ?> method : generated.getMethods()) {
-            ServerMethodDefinition<?, ?> bound = withNativeMarshallers(method);
-            descriptor.addMethod(bound.getMethodDescriptor());
-            methods.add(bound);
-        }
-        ServerServiceDefinition.Builder definition = ServerServiceDefinition.builder(descriptor.build());
-        methods.forEach(definition::addMethod);
-        return definition.build();
-    }
-
-    @SuppressWarnings("unchecked")
-    private ServerMethodDefinition<?, ?> withNativeMarshallers(ServerMethodDefinition<?, ?> method) {
-        String name = method.getMethodDescriptor().getFullMethodName();
-        if (name.equals(GRPCInferenceServiceGrpc.getModelInferMethod().getFullMethodName())) {
-            var infer = (ServerMethodDefinition<ModelInferRequest, ModelInferResponse>) method;
-            return ServerMethodDefinition.create(infer.getMethodDescriptor()
-                    .toBuilder(inferRequests, inferResponses).build(),
-                    inferRequests.releasingUntaken(infer.getServerCallHandler()));
-        }
-        if (name.equals(GRPCInferenceServiceGrpc.getModelStreamInferMethod().getFullMethodName())) {
-            var stream = (ServerMethodDefinition<ModelInferRequest, ModelStreamInferResponse>) method;
-            return ServerMethodDefinition.create(stream.getMethodDescriptor()
-                    .toBuilder(inferRequests, streamResponses).build(), stream.getServerCallHandler());
-        }
-        return method;
+        return new NativeMethods(bindService())
+                .rebind(GRPCInferenceServiceGrpc.getModelInferMethod(), inferRequests, inferResponses)
+                .rebind(GRPCInferenceServiceGrpc.getModelStreamInferMethod(), inferRequests, streamResponses)
+                .build();
     }
 
     @Override
@@ -432,11 +404,7 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
 
     /** The serving model {@code name} at {@code version} ("" or "1"), or a NOT_FOUND / UNAVAILABLE status. */
     ServedModel model(String name, String version) {
-        ServedModel model = repository.find(name).orElseThrow(() -> repository.describe(name)
-                .map(failed -> Status.UNAVAILABLE.withDescription("model '" + name + "' is not ready: "
-                        + failed.getStatusMessage()))
-                .orElseGet(() -> Status.NOT_FOUND.withDescription("model '" + name + "' is not in the repository"))
-                .asRuntimeException());
+        ServedModel model = InferenceService.servedModel(repository, name);
         if (!version.isEmpty() && !version.equals(ServedModel.VERSION)) {
             throw Status.NOT_FOUND.withDescription("model '" + name + "' has no version '" + version
                     + "' (versions: " + ServedModel.VERSION + ")").asRuntimeException();

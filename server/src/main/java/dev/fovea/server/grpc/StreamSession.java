@@ -15,7 +15,6 @@ import dev.fovea.v1.StreamPredictResponse;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
-import java.lang.foreign.Arena;
 import java.util.ArrayDeque;
 import java.util.List;
 
