@@ -1,0 +1,36 @@
+package dev.fovea.server.limits;
+
+/**
+ * Client-supplied strings as they may appear in status messages and logs. A client controls every byte of a model
+ * name, an input name or a region key; echoed whole, a 1 MiB name would make the status trailer too large for the
+ * client to read, and a newline would forge log lines. So every client string that the server writes back or logs
+ * goes through {@link #quote}: quoted, at most {@link #MAX_CHARS} characters, one line.
+ */
+public final class ClientText {
+
+    /** The most characters of one client string that a message carries. */
+    public static final int MAX_CHARS = 128;
+
+    private ClientText() {}
+
+    /**
+     * {@code s} in single quotes, control characters replaced by {@code ?}, cut at {@link #MAX_CHARS} characters
+     * with the full length said after it, e.g. {@code 'aaaa…' (1048576 chars)}.
+     */
+    public static String quote(String s) {
+        if (s == null) {
+            return "null";
+        }
+        int shown = Math.min(s.length(), MAX_CHARS);
+        StringBuilder out = new StringBuilder(shown + 24).append('\'');
+        for (int i = 0; i < shown; i++) {
+            char c = s.charAt(i);
+            out.append(Character.isISOControl(c) || Character.isSurrogate(c) ? '?' : c);
+        }
+        out.append('\'');
+        if (shown < s.length()) {
+            out.insert(out.length() - 1, '…').append(" (").append(s.length()).append(" chars)");
+        }
+        return out.toString();
+    }
+}

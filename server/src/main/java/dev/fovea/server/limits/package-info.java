@@ -1,0 +1,2 @@
+/** Bounds on what a client can make the server do, echo or log. */
+package dev.fovea.server.limits;
