@@ -10,14 +10,16 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 
 /**
- * The threads that run CPU models' native work (preprocessing, forward, reading outputs), shared by all models.
+ * The threads that run CPU models' forward passes, shared by all models.
  *
  * <p>Why not each model worker's own thread: libtorch's OpenMP runtime (libgomp) gives every thread that starts
  * parallel work its own team of intra-op threads, and once the process holds more such threads than there are cores
  * it cuts busy-waiting short, so every parallel region pays a futex wake-up. With a thread per model, three CPU models
  * loaded on two cores made MobileNetV3-small's forward 2.3x slower than with one (docs/benchmarks.md). Funnelling every
  * CPU model's batches through {@code threads} shared threads keeps the process at {@code threads} x intra-op threads
- * however many models and instances it serves. Model workers still form batches; they hand each one here and wait.
+ * however many models and instances it serves. Model instances still form, preprocess and postprocess batches on their
+ * own threads (with one intra-op thread each, see {@link ModelInstance#start}); they hand only forward here and wait,
+ * so a model whose pictures take long to decode never holds a thread the other models need.
  *
  * <p>Threads: {@link #run} blocks the calling worker until its work has run on a compute thread.
  */
