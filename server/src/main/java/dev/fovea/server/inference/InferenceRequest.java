@@ -10,7 +10,8 @@ import java.util.function.BooleanSupplier;
  *
  * <p>Ownership: {@code memory} holds the images' native bytes. Whoever builds the request hands it to
  * {@link ModelRunner#submit}, which closes the arena once the request has run or been dropped (also when submit
- * refuses it). The arena must be shared: the runner closes it on its worker thread.
+ * refuses it). The arena must be shared: the runner closes it on one of its instance threads, or on the thread of a
+ * later submit that finds it expired or cancelled in a full queue.
  *
  * @param deadlineNanos a {@link System#nanoTime()} instant after which the request is not run; {@link Long#MAX_VALUE}
  *     for none

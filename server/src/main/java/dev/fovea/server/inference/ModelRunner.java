@@ -48,7 +48,7 @@ public final class ModelRunner implements AutoCloseable {
         }
     }
 
-    /** Told what the runner did, for metrics; called on worker threads, so it must be quick and thread-safe. */
+    /** Told what the runner did, for metrics; called on instance threads, so it must be quick and thread-safe. */
     public interface Observer {
         /** An observer that records nothing. */
         Observer NONE = new Observer() {

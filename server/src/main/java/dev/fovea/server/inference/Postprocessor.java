@@ -11,7 +11,7 @@ import java.util.List;
 
 /**
  * Turns one batch's output tensors into predictions, request by request. Outputs are brought to the host once per
- * batch (one device-to-host copy each) and the classifier's logits read once. Runs on the worker thread that ran the
+ * batch (one device-to-host copy each) and the classifier's logits read once. Runs on the instance thread that ran the
  * batch.
  *
  * <p>Ownership: takes the batch's output tensors. Device outputs are freed as soon as their host copy exists; the host
