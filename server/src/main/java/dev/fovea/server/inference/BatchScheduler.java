@@ -114,17 +114,14 @@ final class BatchScheduler {
         return job;
     }
 
-    /** Why {@code request} can never run on this model, or null. */
+    /** Why {@code request} can never run on this model, or null. Checks the count first: the rest loops over it. */
     private InferenceException refusal(InferenceRequest request) {
-        String mismatch = mismatch(request.images());
-        if (mismatch != null) {
-            return new InferenceException(InferenceException.Reason.INVALID_INPUT, mismatch);
-        }
         if (request.images().size() > maxBatchSize) {
             return new InferenceException(InferenceException.Reason.INVALID_INPUT, request.images().size()
                     + " images exceed model " + modelName + "'s max_batch_size " + maxBatchSize);
         }
-        return null;
+        String mismatch = mismatch(request.images());
+        return mismatch == null ? null : new InferenceException(InferenceException.Reason.INVALID_INPUT, mismatch);
     }
 
     /** Takes every queued job no one waits for out of the queue. Holds the lock; O(queue capacity). */

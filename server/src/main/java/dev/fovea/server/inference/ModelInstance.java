@@ -26,7 +26,9 @@ import java.util.logging.Logger;
  * so that large pictures sent to one model never hold a compute thread other models wait for.
  *
  * <p>Ownership: the instance holds no native memory between batches; the module belongs to {@link ModelRunner}. What a
- * batch allocates (its input tensor, stacking scratch) is freed before the batch's callers hear back.
+ * batch allocates (its input tensor, stacking scratch) is freed before the batch's callers hear back. What a CUDA
+ * instance will own for itself (its stream, pinned staging buffers) belongs here, made in {@link #start} on the
+ * instance's thread.
  */
 final class ModelInstance implements BatchScheduler.BatchExecutor {
 
