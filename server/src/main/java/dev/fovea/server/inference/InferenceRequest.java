@@ -12,6 +12,7 @@ import java.util.function.BooleanSupplier;
  * {@link ModelRunner#submit}, which closes the arena once the request has run or been dropped (also when submit
  * refuses it). The arena must be shared: the runner closes it on its worker thread.
  *
+ * @param topK the most classes to return per image for a classifier (the model's class count caps it); at least 0
  * @param deadlineNanos a {@link System#nanoTime()} instant after which the request is not run; {@link Long#MAX_VALUE}
  *     for none
  * @param cancelled true once the caller has gone away; checked before the model runs
@@ -31,6 +32,9 @@ public record InferenceRequest(
         images = List.copyOf(images);
         Objects.requireNonNull(cancelled, "cancelled");
         Objects.requireNonNull(memory, "memory");
+        if (topK < 0) {
+            throw new IllegalArgumentException("topK must be >= 0, got " + topK);
+        }
         if (images.isEmpty()) {
             throw new IllegalArgumentException("a request needs at least one image");
         }
