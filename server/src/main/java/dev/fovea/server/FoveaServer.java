@@ -3,6 +3,7 @@ package dev.fovea.server;
 import dev.fovea.oip.GRPCInferenceServiceGrpc;
 import dev.fovea.server.grpc.InferenceService;
 import dev.fovea.server.grpc.OpenInferenceService;
+import dev.fovea.server.limits.ImageLimits;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.repository.ServedModel;
@@ -57,9 +58,11 @@ public final class FoveaServer {
         this.callExecutor = Executors.newFixedThreadPool(builder.callThreads, task -> Thread.ofPlatform()
                 .name("fovea-grpc-" + threadNumber.incrementAndGet()).daemon().unstarted(task));
         ServerServiceDefinition inference =
-                new InferenceService(repository, callExecutor, metrics, sharedMemory).definition();
+                new InferenceService(repository, callExecutor, metrics, sharedMemory, builder.imageLimits)
+                        .definition();
         ServerServiceDefinition openInference =
-                new OpenInferenceService(repository, callExecutor, metrics, sharedMemory).definition();
+                new OpenInferenceService(repository, callExecutor, metrics, sharedMemory, builder.imageLimits)
+                        .definition();
         for (ServerBuilder<?> listener : builder.listeners) {
             servers.add(listener
                     .executor(callExecutor)
@@ -142,6 +145,7 @@ public final class FoveaServer {
         private final List<ServerBuilder<?>> listeners = new ArrayList<>();
         private int callThreads = 8;
         private SharedMemoryRegistry sharedMemory = SharedMemoryRegistry.disabled();
+        private ImageLimits imageLimits = ImageLimits.DEFAULT;
 
         private Builder(ModelRepository repository, ServerMetrics metrics) {
             this.repository = Objects.requireNonNull(repository, "repository");
@@ -169,6 +173,12 @@ public final class FoveaServer {
         /** The shared-memory regions clients may register; the server takes it and closes it on stop (default off). */
         public Builder sharedMemory(SharedMemoryRegistry sharedMemory) {
             this.sharedMemory = Objects.requireNonNull(sharedMemory, "sharedMemory");
+            return this;
+        }
+
+        /** How many pixels one request's pictures may cost (default {@link ImageLimits#DEFAULT}). */
+        public Builder imageLimits(ImageLimits imageLimits) {
+            this.imageLimits = Objects.requireNonNull(imageLimits, "imageLimits");
             return this;
         }
 

@@ -56,6 +56,36 @@ public final class TestImages {
     }
 
     public static Image encoded(BufferedImage image, String format) {
+        return Image.newBuilder().setEncoded(EncodedImage.newBuilder().setData(ByteString.copyFrom(
+                file(image, format)))).build();
+    }
+
+    /**
+     * A small real JPEG (16x16 pixels of data, a few hundred bytes) whose frame header claims {@code width} x
+     * {@code height}: what a decoder would allocate for is the claim, not the file.
+     */
+    public static byte[] jpegClaiming(int width, int height) {
+        byte[] jpeg = file(picture(16, 16, 1), "jpg");
+        for (int i = 2; i + 8 < jpeg.length; i++) {
+            if ((jpeg[i] & 0xFF) == 0xFF && (jpeg[i + 1] & 0xFF) == 0xC0) { // SOF0: length, precision, height, width
+                jpeg[i + 5] = (byte) (height >> 8);
+                jpeg[i + 6] = (byte) height;
+                jpeg[i + 7] = (byte) (width >> 8);
+                jpeg[i + 8] = (byte) width;
+                return jpeg;
+            }
+        }
+        throw new IllegalStateException("ImageIO wrote a JPEG without SOF0");
+    }
+
+    /** {@link #jpegClaiming} as an encoded image. */
+    public static Image encodedClaiming(int width, int height) {
+        return Image.newBuilder().setEncoded(EncodedImage.newBuilder().setData(ByteString.copyFrom(
+                jpegClaiming(width, height)))).build();
+    }
+
+    /** {@code image} as a file in {@code format} ("png", "jpg"). */
+    public static byte[] file(BufferedImage image, String format) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try {
             if (!ImageIO.write(image, format, out)) {
@@ -64,7 +94,6 @@ public final class TestImages {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        return Image.newBuilder().setEncoded(EncodedImage.newBuilder().setData(ByteString.copyFrom(out.toByteArray())))
-                .build();
+        return out.toByteArray();
     }
 }

@@ -1,5 +1,6 @@
 package dev.fovea.server;
 
+import dev.fovea.server.limits.ImageLimits;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
@@ -45,12 +46,18 @@ public final class TestServer implements AutoCloseable {
     }
 
     public static TestServer start(int queueCapacity, SharedMemoryRegistry sharedMemory) throws IOException {
+        return start(queueCapacity, sharedMemory, ImageLimits.DEFAULT);
+    }
+
+    public static TestServer start(int queueCapacity, SharedMemoryRegistry sharedMemory, ImageLimits imageLimits)
+            throws IOException {
         String name = InProcessServerBuilder.generateName();
         ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
         ModelRepository repository =
                 ModelRepository.open(repositoryPath(), new ModelRepository.Options(queueCapacity, 2, metrics));
         FoveaServer server = FoveaServer.builder(repository, metrics)
-                .listener(InProcessServerBuilder.forName(name)).callThreads(4).sharedMemory(sharedMemory).build().start();
+                .listener(InProcessServerBuilder.forName(name)).callThreads(4).sharedMemory(sharedMemory)
+                .imageLimits(imageLimits).build().start();
         return new TestServer(server, InProcessChannelBuilder.forName(name).build(), metrics);
     }
 

@@ -2,6 +2,7 @@ package dev.fovea.server.cli;
 
 import dev.fovea.server.FoveaServer;
 import dev.fovea.server.inference.CpuCompute;
+import dev.fovea.server.limits.ImageLimits;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
@@ -66,6 +67,16 @@ final class ServeCommand implements Callable<Integer> {
             description = "Largest request message accepted; larger ones get RESOURCE_EXHAUSTED (default: ${DEFAULT-VALUE}).")
     private int maxMessageBytes;
 
+    @Option(names = "--max-image-pixels", defaultValue = "" + ImageLimits.DEFAULT_IMAGE_PIXELS,
+            description = "Most pixels (width x height) of one picture, encoded (as its header claims) or raw; "
+                    + "larger ones get INVALID_ARGUMENT before they are decoded (default: ${DEFAULT-VALUE}, 8K UHD).")
+    private long maxImagePixels;
+
+    @Option(names = "--max-request-pixels", defaultValue = "" + ImageLimits.DEFAULT_REQUEST_PIXELS,
+            description = "Most pixels of all the pictures of one request or stream frame together (default: "
+                    + "${DEFAULT-VALUE}, 64 frames of 1920x1080).")
+    private long maxRequestPixels;
+
     @Option(names = "--threads", defaultValue = "0",
             description = "libtorch intra-op threads; 0 means one per core (default: ${DEFAULT-VALUE}).")
     private int threads;
@@ -93,6 +104,13 @@ final class ServeCommand implements Callable<Integer> {
         if (port < 0 && uds == null) {
             throw new ParameterException(spec.commandLine(), "--port -1 turns TCP off; give --uds to listen somewhere");
         }
+        ImageLimits imageLimits;
+        try {
+            imageLimits = new ImageLimits(maxImagePixels, maxRequestPixels);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--max-image-pixels/--max-request-pixels: "
+                    + e.getMessage());
+        }
         TorchRuntime.setIntraOpThreads(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
         out.printf("fovea: libtorch %s, %d intra-op threads, CUDA devices: %d%n", TorchRuntime.torchVersion(),
                 TorchRuntime.intraOpThreads(), TorchRuntime.cudaDeviceCount());
@@ -111,6 +129,7 @@ final class ServeCommand implements Callable<Integer> {
             listeners.add(socket.serverBuilder());
         }
         FoveaServer.Builder builder = FoveaServer.builder(repository, metrics).callThreads(callThreads)
+                .imageLimits(imageLimits)
                 .sharedMemory(allowSharedMemory ? SharedMemoryRegistry.enabled(SharedMemoryRegistry.SYSTEM_ROOT)
                         : SharedMemoryRegistry.disabled());
         listeners.forEach(listener -> builder.listener(listener.maxInboundMessageSize(maxMessageBytes)));

@@ -6,6 +6,8 @@ import dev.fovea.oip.InferTensorContents;
 import dev.fovea.oip.ModelInferRequest;
 import dev.fovea.oip.ModelInput;
 import dev.fovea.server.inference.InputImage;
+import dev.fovea.server.limits.ClientText;
+import dev.fovea.server.limits.ImageLimits;
 import dev.fovea.server.repository.ServedModel;
 import dev.fovea.torch.DType;
 import dev.fovea.torch.ImageInput;
@@ -30,13 +32,16 @@ import java.util.Map;
  *
  * The bytes come from {@code raw_input_contents}, a registered shared-memory region ({@code shared_memory_region},
  * {@code shared_memory_offset}, {@code shared_memory_byte_size} parameters) or the typed contents, in that order;
- * raw and shared-memory bytes are viewed in place. Every problem is an INVALID_INPUT naming the field.
+ * raw and shared-memory bytes are viewed in place. Every problem is an INVALID_INPUT naming the field. Pictures
+ * (frames, and encoded images by the size their header claims) are counted against the request's
+ * {@link PixelBudget}.
  */
 final class InferInputs {
 
     private InferInputs() {}
 
-    static List<InputImage> toInputs(ModelInferRequest request, ServedModel model, RequestImages.Memory memory) {
+    static List<InputImage> toInputs(ModelInferRequest request, ServedModel model, RequestImages.Memory memory,
+            PixelBudget budget) {
         ModelInput expected = model.servingConfig().getInput(0);
         if (request.getInputsCount() != 1) {
             throw Statuses.invalid("inputs: model " + model.name() + " takes one input, '" + expected.getName()
@@ -45,8 +50,8 @@ final class InferInputs {
         ModelInferRequest.InferInputTensor input = request.getInputs(0);
         String field = "inputs[0]";
         if (!input.getName().equals(expected.getName())) {
-            throw Statuses.invalid(field + ".name: '" + input.getName() + "' is not an input of model "
-                    + model.name() + " (its input is '" + expected.getName() + "')");
+            throw Statuses.invalid(field + ".name: " + ClientText.quote(input.getName())
+                    + " is not an input of model " + model.name() + " (its input is '" + expected.getName() + "')");
         }
         if (request.getRawInputContentsCount() != 0 && request.getRawInputContentsCount() != 1) {
             throw Statuses.invalid("raw_input_contents: " + request.getRawInputContentsCount()
@@ -68,11 +73,12 @@ final class InferInputs {
         }
         int batch = shape.getFirst().intValue();
         if (model.takesPictures() && input.getDatatype().equals(OipDataTypes.BYTES)) {
-            return encoded(request, input, field, batch, memory);
+            return encoded(request, input, field, batch, memory, budget);
         }
         DType dtype = OipDataTypes.toNative(input.getDatatype());
         if (dtype == null) {
-            throw Statuses.invalid(field + ".datatype '" + input.getDatatype() + "' is not supported (supported: "
+            throw Statuses.invalid(field + ".datatype " + ClientText.quote(input.getDatatype())
+                    + " is not supported (supported: "
                     + OipDataTypes.supported() + ")");
         }
         long rowElements = 1;
@@ -100,6 +106,7 @@ final class InferInputs {
                 int height = checkedSide(shape.get(1), field);
                 int width = checkedSide(shape.get(2), field);
                 int channels = shape.get(3).intValue();
+                budget.charge(width, height, field + "[" + row + "]");
                 images.add(new InputImage.Picture(new ImageInput.Pixels(rowBytesView, width, height,
                         width * channels, channels == 3 ? PixelFormat.RGB : PixelFormat.GRAY)));
             } else {
@@ -110,15 +117,15 @@ final class InferInputs {
     }
 
     private static int checkedSide(long side, String field) {
-        if (side < 1 || side > RequestImages.MAX_SIDE) {
-            throw Statuses.invalid(field + ".shape: a frame side of " + side + " is outside 1.." + RequestImages.MAX_SIDE);
+        if (side < 1 || side > ImageLimits.MAX_SIDE) {
+            throw Statuses.invalid(field + ".shape: a frame side of " + side + " is outside 1.." + ImageLimits.MAX_SIDE);
         }
         return (int) side;
     }
 
     /** BYTES elements, each an encoded image; raw contents hold each as a 4-byte little-endian length + bytes. */
     private static List<InputImage> encoded(ModelInferRequest request, ModelInferRequest.InferInputTensor input,
-            String field, int batch, RequestImages.Memory memory) {
+            String field, int batch, RequestImages.Memory memory, PixelBudget budget) {
         long elements;
         try {
             elements = input.getShapeList().stream().reduce(1L, Math::multiplyExact);
@@ -137,7 +144,8 @@ final class InferInputs {
                         + "batch of " + batch);
             }
             for (int i = 0; i < batch; i++) {
-                images.add(picture(memory.bytes(contents.get(i), false, null, field), field + ".contents[" + i + "]"));
+                images.add(picture(memory.bytes(contents.get(i), false, null, field), field + ".contents[" + i + "]",
+                        budget));
             }
             return images;
         }
@@ -154,7 +162,7 @@ final class InferInputs {
                 throw Statuses.invalid(field + ": element " + i + " claims " + length + " bytes; "
                         + (bytes.byteSize() - offset) + " remain");
             }
-            images.add(picture(bytes.asSlice(offset, length), field + "[" + i + "]"));
+            images.add(picture(bytes.asSlice(offset, length), field + "[" + i + "]", budget));
             offset += length;
         }
         if (offset != bytes.byteSize()) {
@@ -163,10 +171,11 @@ final class InferInputs {
         return images;
     }
 
-    private static InputImage picture(MemorySegment bytes, String field) {
+    private static InputImage picture(MemorySegment bytes, String field, PixelBudget budget) {
         if (bytes.byteSize() == 0) {
             throw Statuses.invalid(field + " is empty");
         }
+        budget.chargeEncoded(bytes, field);
         return new InputImage.Picture(new ImageInput.Encoded(bytes));
     }
 

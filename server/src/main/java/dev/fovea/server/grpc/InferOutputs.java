@@ -9,6 +9,7 @@ import dev.fovea.oip.ModelOutput;
 import dev.fovea.server.inference.Prediction;
 import dev.fovea.server.inference.Predictions;
 import dev.fovea.server.inference.Softmax;
+import dev.fovea.server.limits.ClientText;
 import dev.fovea.server.repository.ServedModel;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import dev.fovea.torch.DType;
@@ -29,8 +30,9 @@ import java.util.Map;
  * <p>Raw outputs go into {@code raw_output_contents} as views of the batch's output memory (the response marshaller
  * frees it after the send), the request's rows concatenated without a copy. An output requested with the
  * {@code classification} parameter (Triton's classification extension) comes back as BYTES {@code [N, k]} strings
- * {@code "value:index[:label]"}, the top k of the raw output row. An output requested with shared-memory parameters
- * is written into that region instead, and its {@code raw_output_contents} entry left empty.
+ * {@code "value:index[:label]"}, the top k of the raw output row (all of them if k is larger). An output requested
+ * with shared-memory parameters is written into that region instead, and its {@code raw_output_contents} entry left
+ * empty.
  */
 final class InferOutputs {
 
@@ -59,23 +61,35 @@ final class InferOutputs {
                 }
             }
             if (index < 0) {
-                throw Statuses.invalid(field + ".name: model " + model.name() + " has no output '"
-                        + requested.getName() + "' (outputs: " + outputs.stream().map(ModelOutput::getName).toList()
-                        + ")");
+                throw Statuses.invalid(field + ".name: model " + model.name() + " has no output "
+                        + ClientText.quote(requested.getName()) + " (outputs: "
+                        + outputs.stream().map(ModelOutput::getName).toList() + ")");
             }
             Map<String, InferParameter> parameters = requested.getParametersMap();
             int classification = 0;
             if (parameters.containsKey("classification")) {
-                long k = InferInputs.integer(parameters.get("classification"), field + ".parameters.classification");
-                if (k < 1 || k > 1000) {
-                    throw Statuses.invalid(field + ".parameters.classification must be 1..1000, got " + k);
-                }
-                classification = (int) k;
+                classification = classification(parameters.get("classification"),
+                        field + ".parameters.classification");
             }
             wanted.add(new Wanted(index, requested.getName(), classification,
                     InferInputs.sharedMemory(parameters, field)));
         }
         return wanted;
+    }
+
+    /**
+     * The classes to return per row: at least 1; larger values are a cap, never a size (the output's length caps
+     * them when the response is built), so a client's 2^63-1 costs what the model's classes cost.
+     */
+    private static int classification(InferParameter parameter, String field) {
+        long k = InferInputs.integer(parameter, field);
+        boolean unsigned = parameter.getParameterChoiceCase() == InferParameter.ParameterChoiceCase.UINT64_PARAM;
+        if (unsigned ? k == 0 : k < 1) {
+            throw Statuses.invalid(field + " must be at least 1, got "
+                    + (unsigned ? Long.toUnsignedString(k) : Long.toString(k)));
+        }
+        // A uint64 from 2^63 on reads as negative here: as large as any cap.
+        return k < 0 ? Integer.MAX_VALUE : (int) Math.min(k, Integer.MAX_VALUE);
     }
 
     /**

@@ -5,6 +5,8 @@ import dev.fovea.server.inference.InferenceRequest;
 import dev.fovea.server.inference.InputImage;
 import dev.fovea.server.inference.Prediction;
 import dev.fovea.server.inference.Predictions;
+import dev.fovea.server.limits.ClientText;
+import dev.fovea.server.limits.ImageLimits;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.repository.ServedModel;
@@ -30,7 +32,6 @@ import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Collectors;
 
 /**
  * fovea.v1.InferenceService: validates on the gRPC thread, queues on the model's runner, and answers from
@@ -39,12 +40,15 @@ import java.util.stream.Collectors;
 public final class InferenceService extends InferenceServiceGrpc.InferenceServiceImplBase {
 
     static final int DEFAULT_TOP_K = 5;
+    /** A NOT_FOUND message lists this many models at most; ListModels has them all. */
+    private static final int MODELS_NAMED_IN_NOT_FOUND = 16;
 
     private final ModelRepository repository;
     private final Executor responseExecutor;
     private final ServerMetrics metrics;
     private final SharedMemoryRegistry sharedMemory;
     private final Outcomes outcomes;
+    private final ImageLimits imageLimits;
     private final NativeMessageMarshaller<PredictRequest> predictRequests =
             new NativeMessageMarshaller<>(PredictRequest.getDefaultInstance());
     private final NativeMessageMarshaller<StreamPredictRequest> streamRequests =
@@ -55,12 +59,13 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
             new NativeResponseMarshaller<>(StreamPredictResponse.getDefaultInstance());
 
     public InferenceService(ModelRepository repository, Executor responseExecutor, ServerMetrics metrics,
-            SharedMemoryRegistry sharedMemory) {
+            SharedMemoryRegistry sharedMemory, ImageLimits imageLimits) {
         this.repository = Objects.requireNonNull(repository, "repository");
         this.responseExecutor = Objects.requireNonNull(responseExecutor, "responseExecutor");
         this.metrics = Objects.requireNonNull(metrics, "metrics");
         this.sharedMemory = Objects.requireNonNull(sharedMemory, "sharedMemory");
         this.outcomes = new Outcomes(repository, metrics);
+        this.imageLimits = Objects.requireNonNull(imageLimits, "imageLimits");
     }
 
     /**
@@ -74,6 +79,11 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
                 .rebind(InferenceServiceGrpc.getPredictMethod(), predictRequests, predictResponses)
                 .rebind(InferenceServiceGrpc.getStreamPredictMethod(), streamRequests, streamResponses)
                 .build();
+    }
+
+    /** A new request's (or stream frame's) share of the image limits. */
+    PixelBudget pixelBudget() {
+        return new PixelBudget(imageLimits);
     }
 
     /** The native memory a stream message was parsed into; the caller owns and closes its arena. */
@@ -92,7 +102,8 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
             if (request.getImagesCount() == 0) {
                 throw Statuses.invalid("images is empty: send at least one image");
             }
-            List<InputImage> images = RequestImages.toInputs(request.getImagesList(), "images", memory);
+            List<InputImage> images = RequestImages.toInputs(request.getImagesList(), "images", memory,
+                    pixelBudget());
             inference = newRequest(images, request.getTopK(), request.getIncludeOutputTensors(), memory.arena());
         } catch (RuntimeException e) {
             memory.arena().close();
@@ -171,8 +182,8 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     /** The model to run, or a NOT_FOUND / UNAVAILABLE status exception; both APIs look models up here. */
     static ServedModel servedModel(ModelRepository repository, String name) {
         return repository.find(name).orElseThrow(() -> repository.describe(name)
-                .map(failed -> Status.UNAVAILABLE.withDescription("model '" + name + "' is not serving: "
-                        + failed.getStatusMessage()))
+                .map(failed -> Status.UNAVAILABLE.withDescription("model " + ClientText.quote(name)
+                        + " is not serving: " + failed.getStatusMessage()))
                 .orElseGet(() -> notFound(repository, name))
                 .asRuntimeException());
     }
@@ -184,8 +195,17 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
         long now = System.nanoTime();
         long deadlineNanos = deadline == null ? InferenceRequest.NO_DEADLINE
                 : now + deadline.timeRemaining(TimeUnit.NANOSECONDS);
-        return new InferenceRequest(images, topK == 0 ? DEFAULT_TOP_K : topK, includeOutputs, deadlineNanos,
-                context::isCancelled, now, memory);
+        return new InferenceRequest(images, topK(topK), includeOutputs, deadlineNanos, context::isCancelled, now,
+                memory);
+    }
+
+    /**
+     * The classes to return for a {@code top_k} as it came: a uint32, which Java reads as negative from 2^31 on; 0
+     * means {@link #DEFAULT_TOP_K}. Any other value is a cap, never a size: the postprocessor returns at most the
+     * model's class count.
+     */
+    static int topK(int wire) {
+        return wire == 0 ? DEFAULT_TOP_K : (int) Math.min(Integer.toUnsignedLong(wire), Integer.MAX_VALUE);
     }
 
     Outcomes outcomes() {
@@ -201,8 +221,12 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     }
 
     private static Status notFound(ModelRepository repository, String name) {
-        String known = repository.describeAll().stream().map(ModelInfo::getName).collect(Collectors.joining(", "));
-        return Status.NOT_FOUND.withDescription("model '" + name + "' is not in the repository (models: "
-                + (known.isEmpty() ? "none" : known) + ")");
+        List<String> known = repository.describeAll().stream().map(ModelInfo::getName).toList();
+        String listed = known.isEmpty() ? "none"
+                : String.join(", ", known.subList(0, Math.min(known.size(), MODELS_NAMED_IN_NOT_FOUND)))
+                        + (known.size() > MODELS_NAMED_IN_NOT_FOUND
+                                ? " and " + (known.size() - MODELS_NAMED_IN_NOT_FOUND) + " more" : "");
+        return Status.NOT_FOUND.withDescription("model " + ClientText.quote(name) + " is not in the repository "
+                + "(models: " + listed + ")");
     }
 }

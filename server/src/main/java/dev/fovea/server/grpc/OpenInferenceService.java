@@ -45,6 +45,8 @@ import dev.fovea.oip.SystemSharedMemoryUnregisterResponse;
 import dev.fovea.server.inference.InferenceRequest;
 import dev.fovea.server.inference.InputImage;
 import dev.fovea.server.inference.Predictions;
+import dev.fovea.server.limits.ClientText;
+import dev.fovea.server.limits.ImageLimits;
 import dev.fovea.server.metrics.ModelStatistics.Duration;
 import dev.fovea.server.metrics.ModelStatistics.Snapshot;
 import dev.fovea.server.metrics.ServerMetrics;
@@ -82,6 +84,7 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
     private final ServerMetrics metrics;
     private final SharedMemoryRegistry sharedMemory;
     private final Outcomes outcomes;
+    private final ImageLimits imageLimits;
     private final NativeMessageMarshaller<ModelInferRequest> inferRequests =
             new NativeMessageMarshaller<>(ModelInferRequest.getDefaultInstance());
     private final NativeResponseMarshaller<ModelInferResponse> inferResponses =
@@ -90,12 +93,13 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
             new NativeResponseMarshaller<>(ModelStreamInferResponse.getDefaultInstance());
 
     public OpenInferenceService(ModelRepository repository, Executor responseExecutor, ServerMetrics metrics,
-            SharedMemoryRegistry sharedMemory) {
+            SharedMemoryRegistry sharedMemory, ImageLimits imageLimits) {
         this.repository = Objects.requireNonNull(repository, "repository");
         this.responseExecutor = Objects.requireNonNull(responseExecutor, "responseExecutor");
         this.metrics = Objects.requireNonNull(metrics, "metrics");
         this.sharedMemory = Objects.requireNonNull(sharedMemory, "sharedMemory");
         this.outcomes = new Outcomes(repository, metrics);
+        this.imageLimits = Objects.requireNonNull(imageLimits, "imageLimits");
     }
 
     /**
@@ -221,7 +225,7 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
     Submitted submit(ModelInferRequest request, RequestImages.Memory memory) {
         ServedModel model = model(request.getModelName(), request.getModelVersion());
         List<InferOutputs.Wanted> outputs = InferOutputs.wanted(request, model);
-        List<InputImage> images = InferInputs.toInputs(request, model, memory);
+        List<InputImage> images = InferInputs.toInputs(request, model, memory, new PixelBudget(imageLimits));
         InferenceRequest inference = InferenceService.newRequest(images, 0, true, memory.arena());
         return new Submitted(model, outputs, model.runner().submit(inference));
     }
@@ -306,8 +310,9 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
     @Override
     public void repositoryIndex(RepositoryIndexRequest request, StreamObserver<RepositoryIndexResponse> responses) {
         if (!request.getRepositoryName().isEmpty()) {
-            responses.onError(Status.NOT_FOUND.withDescription("repository_name '" + request.getRepositoryName()
-                    + "': this server has one repository; leave the name empty").asRuntimeException());
+            responses.onError(Status.NOT_FOUND.withDescription("repository_name "
+                    + ClientText.quote(request.getRepositoryName())
+                    + ": this server has one repository; leave the name empty").asRuntimeException());
             return;
         }
         RepositoryIndexResponse.Builder index = RepositoryIndexResponse.newBuilder();
@@ -406,8 +411,8 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
     ServedModel model(String name, String version) {
         ServedModel model = InferenceService.servedModel(repository, name);
         if (!version.isEmpty() && !version.equals(ServedModel.VERSION)) {
-            throw Status.NOT_FOUND.withDescription("model '" + name + "' has no version '" + version
-                    + "' (versions: " + ServedModel.VERSION + ")").asRuntimeException();
+            throw Status.NOT_FOUND.withDescription("model " + ClientText.quote(name) + " has no version "
+                    + ClientText.quote(version) + " (versions: " + ServedModel.VERSION + ")").asRuntimeException();
         }
         return model;
     }

@@ -2,6 +2,7 @@ package dev.fovea.server.grpc;
 
 import com.google.protobuf.ByteString;
 import dev.fovea.server.inference.InputImage;
+import dev.fovea.server.limits.ImageLimits;
 import dev.fovea.torch.DType;
 import dev.fovea.torch.ImageInput;
 import dev.fovea.torch.PixelFormat;
@@ -20,12 +21,9 @@ import java.util.List;
  * Checks the images of a request and puts their bytes in native memory for the model runner (viewed in place when the
  * message was parsed into native memory, copied otherwise). Every problem is
  * an INVALID_INPUT naming the field, e.g. {@code images[2].pixels.row_stride}; nothing is queued for a bad request.
+ * Every picture is counted against the request's {@link PixelBudget} (encoded ones by the size their header claims).
  */
 final class RequestImages {
-
-    /** Largest width or height accepted, the same limit the native decoder applies to encoded images. */
-    static final int MAX_SIDE = 16_384;
-    static final long MAX_PIXELS = 64L << 20;
 
     private RequestImages() {}
 
@@ -70,32 +68,33 @@ final class RequestImages {
         }
     }
 
-    static List<InputImage> toInputs(List<Image> images, String field, Memory memory) {
+    static List<InputImage> toInputs(List<Image> images, String field, Memory memory, PixelBudget budget) {
         List<InputImage> inputs = new ArrayList<>(images.size());
         for (int i = 0; i < images.size(); i++) {
-            inputs.add(toInput(images.get(i), field + "[" + i + "]", memory));
+            inputs.add(toInput(images.get(i), field + "[" + i + "]", memory, budget));
         }
         return inputs;
     }
 
-    static InputImage toInput(Image image, String field, Memory memory) {
+    static InputImage toInput(Image image, String field, Memory memory, PixelBudget budget) {
         return switch (image.getDataCase()) {
-            case ENCODED -> encoded(image.getEncoded(), field + ".encoded", memory);
-            case PIXELS -> pixels(image.getPixels(), field + ".pixels", memory);
+            case ENCODED -> encoded(image.getEncoded(), field + ".encoded", memory, budget);
+            case PIXELS -> pixels(image.getPixels(), field + ".pixels", memory, budget);
             case TENSOR -> tensor(image.getTensor(), field + ".tensor", memory);
             case DATA_NOT_SET -> throw Statuses.invalid(field + ": no image data (set encoded, pixels or tensor)");
         };
     }
 
-    private static InputImage encoded(EncodedImage image, String field, Memory memory) {
+    private static InputImage encoded(EncodedImage image, String field, Memory memory, PixelBudget budget) {
         MemorySegment bytes = memory.bytes(image.getData(), image.hasSharedMemory(), image.getSharedMemory(), field);
         if (bytes.byteSize() == 0) {
             throw Statuses.invalid(field + ".data is empty");
         }
+        budget.chargeEncoded(bytes, field);
         return new InputImage.Picture(new ImageInput.Encoded(bytes));
     }
 
-    private static InputImage pixels(RawPixels pixels, String field, Memory memory) {
+    private static InputImage pixels(RawPixels pixels, String field, Memory memory, PixelBudget budget) {
         PixelFormat format = switch (pixels.getFormat()) {
             case PIXEL_FORMAT_RGB -> PixelFormat.RGB;
             case PIXEL_FORMAT_BGR -> PixelFormat.BGR;
@@ -108,10 +107,11 @@ final class RequestImages {
         if (width == 0 || height == 0) {
             throw Statuses.invalid(field + ": width and height must be at least 1, got " + width + "x" + height);
         }
-        if (width > MAX_SIDE || height > MAX_SIDE || width * height > MAX_PIXELS) {
-            throw Statuses.invalid(field + ": " + width + "x" + height + " is too large (at most " + MAX_SIDE
-                    + " per side and " + MAX_PIXELS + " pixels)");
+        if (width > ImageLimits.MAX_SIDE || height > ImageLimits.MAX_SIDE) {
+            throw Statuses.invalid(field + ": " + width + "x" + height + " is too large (at most "
+                    + ImageLimits.MAX_SIDE + " per side)");
         }
+        budget.charge(width, height, field);
         long rowBytes = width * format.channels();
         long stride = pixels.getRowStride() == 0 ? rowBytes : Integer.toUnsignedLong(pixels.getRowStride());
         if (stride < rowBytes) {

@@ -1,15 +1,24 @@
 package dev.fovea.server.grpc;
 
 import dev.fovea.server.inference.InferenceException;
+import dev.fovea.server.limits.ThrottledLog;
 import dev.fovea.server.sharedmemory.SharedMemoryException;
+import dev.fovea.torch.NativeException;
 import io.grpc.Status;
 import io.grpc.StatusException;
 import io.grpc.StatusRuntimeException;
+import java.time.Duration;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /** The one place where failures become gRPC statuses. */
 final class Statuses {
+
+    /** Full texts of multi-line model errors, which clients can cause as often as they like. */
+    private static final ThrottledLog tracebacks =
+            new ThrottledLog(Logger.getLogger(Statuses.class.getName()), Duration.ofMinutes(1));
 
     private Statuses() {}
 
@@ -30,7 +39,7 @@ final class Statuses {
                 case INVALID_INPUT -> Status.INVALID_ARGUMENT;
                 case MODEL_ERROR -> Status.INTERNAL;
             };
-            return status.withDescription(e.getMessage()).withCause(e);
+            return status.withDescription(forClient(e)).withCause(e);
         }
         if (cause instanceof SharedMemoryException e) {
             Status status = switch (e.reason()) {
@@ -42,6 +51,33 @@ final class Statuses {
             return status.withDescription(e.getMessage()).withCause(e);
         }
         return Status.INTERNAL.withDescription("unexpected server error: " + cause).withCause(cause);
+    }
+
+    /**
+     * The message of {@code e} as the client reads it. libtorch's text for a failure inside TorchScript is a
+     * traceback (code lines, file paths from the model author's machine) ending with the error itself, e.g.
+     * {@code RuntimeError: mat1 and mat2 shapes cannot be multiplied (1x768 and 3072x4)}: the client gets that last
+     * line after the server's own words ("model cnn failed: "), and the server log the whole text, at most once per
+     * interval since clients can cause it at will.
+     */
+    static String forClient(InferenceException e) {
+        String message = String.valueOf(e.getMessage());
+        String detail = e.getCause() instanceof NativeException n && n.getMessage() != null
+                && message.endsWith(n.getMessage()) ? n.getMessage() : message;
+        String lastLine = lastLine(detail);
+        if (lastLine.equals(detail)) {
+            return message;
+        }
+        tracebacks.log(Level.WARNING, () -> "a request failed with a multi-line error; its client was sent the "
+                + "last line only:\n" + message, true);
+        return message.substring(0, message.length() - detail.length()) + lastLine;
+    }
+
+    /** The last non-blank line of {@code text}, or {@code text} itself if it has one line. */
+    private static String lastLine(String text) {
+        String trimmed = text.strip();
+        int end = Math.max(trimmed.lastIndexOf('\n'), trimmed.lastIndexOf('\r'));
+        return end < 0 ? text : trimmed.substring(end + 1).strip();
     }
 
     static InferenceException invalid(String message) {

@@ -135,7 +135,7 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
             if (!frame.hasImage()) {
                 throw Statuses.invalid("frame.image is not set");
             }
-            InputImage image = RequestImages.toInput(frame.getImage(), "frame.image", memory);
+            InputImage image = RequestImages.toInput(frame.getImage(), "frame.image", memory, service.pixelBudget());
             slot.request = InferenceService.newRequest(List.of(image), options.getTopK(),
                     options.getIncludeOutputTensors(), memory.arena());
         } catch (RuntimeException e) {

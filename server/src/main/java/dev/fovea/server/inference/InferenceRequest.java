@@ -13,6 +13,7 @@ import java.util.function.BooleanSupplier;
  * refuses it). The arena must be shared: the runner closes it on one of its instance threads, or on the thread of a
  * later submit that finds it expired or cancelled in a full queue.
  *
+ * @param topK the most classes to return per image for a classifier (the model's class count caps it); at least 0
  * @param deadlineNanos a {@link System#nanoTime()} instant after which the request is not run; {@link Long#MAX_VALUE}
  *     for none
  * @param cancelled true once the caller has gone away; checked before the model runs
@@ -32,6 +33,9 @@ public record InferenceRequest(
         images = List.copyOf(images);
         Objects.requireNonNull(cancelled, "cancelled");
         Objects.requireNonNull(memory, "memory");
+        if (topK < 0) {
+            throw new IllegalArgumentException("topK must be >= 0, got " + topK);
+        }
         if (images.isEmpty()) {
             throw new IllegalArgumentException("a request needs at least one image");
         }

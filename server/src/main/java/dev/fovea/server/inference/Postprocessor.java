@@ -72,7 +72,8 @@ final class Postprocessor implements AutoCloseable {
         for (int row = offset; row < offset + images; row++) {
             long start = System.nanoTime();
             List<Prediction.ClassScore> top = logits == null ? List.of()
-                    : topClasses(Arrays.copyOfRange(logits, row * classes, (row + 1) * classes), request.topK());
+                    : topClasses(Arrays.copyOfRange(logits, row * classes, (row + 1) * classes),
+                            Math.min(request.topK(), classes));
             List<Prediction.OutputTensor> raw = request.includeOutputs() ? rows(row) : List.of();
             long postprocess = System.nanoTime() - start;
             predictions.add(new Prediction(top, raw, new Prediction.Timings(stageNanos[0] / 1000,
@@ -89,6 +90,7 @@ final class Postprocessor implements AutoCloseable {
         return output.data().toArray(ValueLayout.JAVA_FLOAT);
     }
 
+    /** The best {@code topK} classes; {@code topK} is at most the class count, so the list is sized by the model. */
     private List<Prediction.ClassScore> topClasses(float[] rowLogits, int topK) {
         float[] probabilities = Softmax.of(rowLogits);
         List<Prediction.ClassScore> top = new ArrayList<>(topK);

@@ -1,5 +1,6 @@
 package dev.fovea.server.sharedmemory;
 
+import dev.fovea.server.limits.ClientText;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -79,7 +80,8 @@ public final class SharedMemoryRegistry implements AutoCloseable {
             throw invalid("name is empty");
         }
         if (key == null || !KEY.matcher(key).matches()) {
-            throw invalid("key '" + key + "' is not a shared-memory name such as /fovea_frames (letters, digits, "
+            throw invalid("key " + ClientText.quote(key)
+                    + " is not a shared-memory name such as /fovea_frames (letters, digits, "
                     + "'_', '-', '.'; one optional leading '/')");
         }
         if (offset < 0 || byteSize <= 0 || offset > Long.MAX_VALUE - byteSize) {
@@ -88,7 +90,7 @@ public final class SharedMemoryRegistry implements AutoCloseable {
         synchronized (regions) {
             if (regions.containsKey(name)) {
                 throw new SharedMemoryException(SharedMemoryException.Reason.ALREADY_EXISTS,
-                        "a shared-memory region named '" + name + "' is already registered");
+                        "a shared-memory region named " + ClientText.quote(name) + " is already registered");
             }
             regions.put(name, Region.map(name, key, file(key), offset, byteSize));
         }
@@ -147,7 +149,8 @@ public final class SharedMemoryRegistry implements AutoCloseable {
     public MemorySegment writableView(String name, long offset, long byteSize, Arena owner, String field) {
         MemorySegment view = lease(name, offset, byteSize, owner, field);
         if (view.isReadOnly()) {
-            throw invalid(field + ": region '" + name + "' is mapped read-only (the server may not write its file)");
+            throw invalid(field + ": region " + ClientText.quote(name)
+                    + " is mapped read-only (the server may not write its file)");
         }
         return view;
     }
@@ -159,11 +162,11 @@ public final class SharedMemoryRegistry implements AutoCloseable {
             region = regions.get(name);
             if (region == null) {
                 throw new SharedMemoryException(SharedMemoryException.Reason.NOT_FOUND,
-                        field + ": no shared-memory region named '" + name + "' is registered");
+                        field + ": no shared-memory region named " + ClientText.quote(name) + " is registered");
             }
             if (offset < 0 || byteSize < 0 || offset > region.byteSize - byteSize) {
-                throw invalid(field + ": offset " + offset + " + " + byteSize + " bytes lies outside region '"
-                        + name + "' (" + region.byteSize + " bytes)");
+                throw invalid(field + ": offset " + offset + " + " + byteSize + " bytes lies outside region "
+                        + ClientText.quote(name) + " (" + region.byteSize + " bytes)");
             }
             region.retain();
         }
@@ -174,19 +177,19 @@ public final class SharedMemoryRegistry implements AutoCloseable {
     private Path file(String key) {
         String fileName = key.startsWith("/") ? key.substring(1) : key;
         if (fileName.equals(".") || fileName.equals("..")) {
-            throw invalid("key '" + key + "' does not name a file");
+            throw invalid("key " + ClientText.quote(key) + " does not name a file");
         }
         try {
             Path rootReal = root.toRealPath();
             Path file = rootReal.resolve(fileName).toRealPath();
             if (!file.getParent().equals(rootReal) || !Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS)) {
-                throw invalid("key '" + key + "' must name a regular file directly in " + root);
+                throw invalid("key " + ClientText.quote(key) + " must name a regular file directly in " + root);
             }
             return file;
         } catch (NoSuchFileException e) {
-            throw invalid("key '" + key + "': no file " + root.resolve(fileName));
+            throw invalid("key " + ClientText.quote(key) + ": no such file in " + root);
         } catch (IOException e) {
-            throw invalid("key '" + key + "': " + e.getMessage());
+            throw invalid("key " + ClientText.quote(key) + ": " + ClientText.quote(e.getMessage()));
         }
     }
 
@@ -203,7 +206,7 @@ public final class SharedMemoryRegistry implements AutoCloseable {
 
     private static SharedMemoryException notFound(String name) {
         return new SharedMemoryException(SharedMemoryException.Reason.NOT_FOUND,
-                "no shared-memory region named '" + name + "' is registered");
+                "no shared-memory region named " + ClientText.quote(name) + " is registered");
     }
 
     @Override
@@ -244,7 +247,8 @@ public final class SharedMemoryRegistry implements AutoCloseable {
                 if (e instanceof SharedMemoryException refused) {
                     throw refused;
                 }
-                throw invalid("key '" + key + "': could not map " + file + ": " + e.getMessage());
+                throw invalid("key " + ClientText.quote(key) + ": could not map " + file + ": "
+                        + ClientText.quote(e.getMessage()));
             }
         }
 

@@ -85,7 +85,12 @@ class BadRequestTest {
     void undecodableImageIsInvalidArgument() {
         Image garbage = Image.newBuilder().setEncoded(EncodedImage.newBuilder()
                 .setData(ByteString.copyFromUtf8("GIF89a, not what we take"))).build();
-        assertStatus(Status.Code.INVALID_ARGUMENT, "image 0", fails("cnn", garbage));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "images[0].encoded: not a JPEG or PNG image", fails("cnn", garbage));
+        // A readable header over cut-off data: the decoder refuses it.
+        byte[] jpeg = TestImages.file(TestImages.picture(40, 30, 1), "jpg");
+        Image truncated = Image.newBuilder().setEncoded(EncodedImage.newBuilder()
+                .setData(ByteString.copyFrom(jpeg, 0, jpeg.length - 10))).build();
+        assertStatus(Status.Code.INVALID_ARGUMENT, "image 0: JPEG", fails("cnn", truncated));
     }
 
     @Test
