@@ -45,6 +45,7 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     private final ServerMetrics metrics;
     private final SharedMemoryRegistry sharedMemory;
     private final Outcomes outcomes;
+    private final ShutdownDrain shutdownDrain;
     private final NativeMessageMarshaller<PredictRequest> predictRequests =
             new NativeMessageMarshaller<>(PredictRequest.getDefaultInstance());
     private final NativeMessageMarshaller<StreamPredictRequest> streamRequests =
@@ -55,25 +56,26 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
             new NativeResponseMarshaller<>(StreamPredictResponse.getDefaultInstance());
 
     public InferenceService(ModelRepository repository, Executor responseExecutor, ServerMetrics metrics,
-            SharedMemoryRegistry sharedMemory) {
+            SharedMemoryRegistry sharedMemory, ShutdownDrain shutdownDrain) {
         this.repository = Objects.requireNonNull(repository, "repository");
         this.responseExecutor = Objects.requireNonNull(responseExecutor, "responseExecutor");
         this.metrics = Objects.requireNonNull(metrics, "metrics");
         this.sharedMemory = Objects.requireNonNull(sharedMemory, "sharedMemory");
         this.outcomes = new Outcomes(repository, metrics);
+        this.shutdownDrain = Objects.requireNonNull(shutdownDrain, "shutdownDrain");
     }
 
     /**
      * The service with Predict and StreamPredict requests parsed by {@link NativeMessageMarshaller}, so image bytes
      * reach native memory straight from the transport's buffers and are never copied on the heap, and their responses
      * written by {@link NativeResponseMarshaller}, so raw outputs go from tensor memory to the transport. Register
-     * this, not {@link #bindService()}.
+     * this, not {@link #bindService()}. Calls that start once the server is stopping get UNAVAILABLE.
      */
     public ServerServiceDefinition definition() {
-        return new NativeMethods(bindService())
+        return shutdownDrain.refuseWhenDraining(new NativeMethods(bindService())
                 .rebind(InferenceServiceGrpc.getPredictMethod(), predictRequests, predictResponses)
                 .rebind(InferenceServiceGrpc.getStreamPredictMethod(), streamRequests, streamResponses)
-                .build();
+                .build());
     }
 
     /** The native memory a stream message was parsed into; the caller owns and closes its arena. */
@@ -186,6 +188,10 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
                 : now + deadline.timeRemaining(TimeUnit.NANOSECONDS);
         return new InferenceRequest(images, topK == 0 ? DEFAULT_TOP_K : topK, includeOutputs, deadlineNanos,
                 context::isCancelled, now, memory);
+    }
+
+    ShutdownDrain shutdownDrain() {
+        return shutdownDrain;
     }
 
     Outcomes outcomes() {

@@ -44,6 +44,11 @@ final class Statuses {
         return Status.INTERNAL.withDescription("unexpected server error: " + cause).withCause(cause);
     }
 
+    /** How calls and streams end once the server has begun to stop. */
+    static Status shuttingDown() {
+        return Status.UNAVAILABLE.withDescription("server shutting down");
+    }
+
     static InferenceException invalid(String message) {
         return new InferenceException(InferenceException.Reason.INVALID_INPUT, message);
     }
