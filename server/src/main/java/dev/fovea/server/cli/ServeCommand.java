@@ -2,6 +2,7 @@ package dev.fovea.server.cli;
 
 import dev.fovea.server.FoveaServer;
 import dev.fovea.server.inference.CpuCompute;
+import dev.fovea.server.metrics.IdleReclaimer;
 import dev.fovea.server.metrics.ScrapeExecutor;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
@@ -17,6 +18,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -32,6 +34,9 @@ import picocli.CommandLine.Spec;
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Serve the models of a model repository over gRPC.")
 final class ServeCommand implements Callable<Integer> {
+
+    /** How long the server must be without work before it gives memory back to the system. */
+    private static final long IDLE_RECLAIM_SECONDS = 10;
 
     @Spec
     private CommandSpec spec;
@@ -134,8 +139,11 @@ final class ServeCommand implements Callable<Integer> {
         }
         // Installed only now: a signal while models load still kills the process at once, as there is nothing to drain.
         StopSignal stop = StopSignal.install();
+        IdleReclaimer reclaimer = IdleReclaimer.start(metrics::requestsFinished, IDLE_RECLAIM_SECONDS,
+                TimeUnit.SECONDS);
         out.flush();
         int signal = stop.await();
+        reclaimer.close();
         boolean drained = server.stop(graceSeconds * 1000L);
         if (socket != null) {
             socket.close();
