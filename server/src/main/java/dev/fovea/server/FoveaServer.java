@@ -3,6 +3,7 @@ package dev.fovea.server;
 import dev.fovea.oip.GRPCInferenceServiceGrpc;
 import dev.fovea.server.grpc.InferenceService;
 import dev.fovea.server.grpc.OpenInferenceService;
+import dev.fovea.server.grpc.ShutdownDrain;
 import dev.fovea.server.limits.ImageLimits;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
@@ -46,7 +47,10 @@ public final class FoveaServer {
     private final SharedMemoryRegistry sharedMemory;
     private final ExecutorService callExecutor;
     private final HealthStatusManager health = new HealthStatusManager();
+    private final ShutdownDrain shutdownDrain = new ShutdownDrain();
     private final List<Server> servers = new ArrayList<>();
+    /** What the first {@link #stop} returned; null until then. Guarded by this. */
+    private Boolean drained;
 
     private FoveaServer(Builder builder) {
         this.repository = builder.repository;
@@ -58,11 +62,10 @@ public final class FoveaServer {
         this.callExecutor = Executors.newFixedThreadPool(builder.callThreads, task -> Thread.ofPlatform()
                 .name("fovea-grpc-" + threadNumber.incrementAndGet()).daemon().unstarted(task));
         ServerServiceDefinition inference =
-                new InferenceService(repository, callExecutor, metrics, sharedMemory, builder.imageLimits)
-                        .definition();
-        ServerServiceDefinition openInference =
-                new OpenInferenceService(repository, callExecutor, metrics, sharedMemory, builder.imageLimits)
-                        .definition();
+                new InferenceService(repository, callExecutor, metrics, sharedMemory, builder.imageLimits,
+                        shutdownDrain).definition();
+        ServerServiceDefinition openInference = new OpenInferenceService(repository, callExecutor, metrics,
+                sharedMemory, builder.imageLimits, shutdownDrain).definition();
         for (ServerBuilder<?> listener : builder.listeners) {
             servers.add(listener
                     .executor(callExecutor)
@@ -103,16 +106,26 @@ public final class FoveaServer {
     }
 
     /**
-     * Stops accepting calls, lets the running ones finish for at most {@code graceMillis}, then cancels what is left,
-     * drains the models' queues and frees their native memory. Safe to call more than once.
+     * Stops the server: health reports NOT_SERVING and new calls get UNAVAILABLE at once; running unary calls finish;
+     * streams take no more messages, answer the ones they took and end with UNAVAILABLE. Whatever still runs after
+     * {@code graceMillis} is cancelled. Then drains the models' queues and frees their native memory. A later call
+     * (or one concurrent with the first) waits for the first and returns its result.
+     *
+     * @return true if every call ended by itself within the grace, false if some had to be cancelled
      */
-    public void stop(long graceMillis) throws InterruptedException {
+    public synchronized boolean stop(long graceMillis) throws InterruptedException {
+        if (drained != null) {
+            return drained;
+        }
         health.enterTerminalState();
+        shutdownDrain.begin();
         servers.forEach(Server::shutdown);
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis);
+        boolean clean = true;
         for (Server server : servers) {
             if (!server.awaitTermination(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
                 log.warning("calls still running after " + graceMillis + " ms; cancelling them");
+                clean = false;
                 server.shutdownNow();
                 server.awaitTermination(5, TimeUnit.SECONDS);
             }
@@ -121,12 +134,13 @@ public final class FoveaServer {
         sharedMemory.close();
         callExecutor.shutdown();
         callExecutor.awaitTermination(5, TimeUnit.SECONDS);
+        drained = clean;
+        return clean;
     }
 
-    public void blockUntilShutdown() throws InterruptedException {
-        for (Server server : servers) {
-            server.awaitTermination();
-        }
+    /** Streams open now; none are left behind once a stream ends, however it ends. */
+    public int openStreams() {
+        return shutdownDrain.openStreams();
     }
 
     public ModelRepository repository() {

@@ -3,6 +3,8 @@ package dev.fovea.server.cli;
 import dev.fovea.server.FoveaServer;
 import dev.fovea.server.inference.CpuCompute;
 import dev.fovea.server.limits.ImageLimits;
+import dev.fovea.server.metrics.IdleReclaimer;
+import dev.fovea.server.metrics.ScrapeExecutor;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
@@ -17,7 +19,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -26,11 +28,16 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code fovea serve}: loads and warms up every model of a repository, then serves fovea.v1 over gRPC until SIGTERM
- * or SIGINT, when it stops accepting calls, finishes the running ones and frees native memory.
+ * or SIGINT, when it stops accepting calls, finishes the running ones (streams answer the frames they took and end
+ * with UNAVAILABLE) and frees native memory. Exits 0 if that drain ended within {@code --shutdown-grace-seconds},
+ * else 128 + the signal's number, as if the signal had killed it.
  */
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Serve the models of a model repository over gRPC.")
 final class ServeCommand implements Callable<Integer> {
+
+    /** How long the server must be without work before it gives memory back to the system. */
+    private static final long IDLE_RECLAIM_SECONDS = 10;
 
     @Spec
     private CommandSpec spec;
@@ -95,7 +102,8 @@ final class ServeCommand implements Callable<Integer> {
     private int queueCapacity;
 
     @Option(names = "--shutdown-grace-seconds", defaultValue = "30",
-            description = "How long SIGTERM waits for running calls (default: ${DEFAULT-VALUE}).")
+            description = "How long SIGTERM waits for running calls and streams to drain before cancelling them; "
+                    + "the exit status is 0 if they drained in time (default: ${DEFAULT-VALUE}).")
     private int graceSeconds;
 
     @Override
@@ -138,7 +146,7 @@ final class ServeCommand implements Callable<Integer> {
             socket.restrictAccess();
         }
         HTTPServer metricsServer = metricsPort < 0 ? null : HTTPServer.builder().hostname(host).port(metricsPort)
-                .registry(metrics.registry()).buildAndStart();
+                .registry(metrics.registry()).executorService(ScrapeExecutor.create()).buildAndStart();
         if (metricsServer != null) {
             out.printf("fovea: metrics on http://%s:%d/metrics%n", host, metricsServer.getPort());
         }
@@ -148,26 +156,22 @@ final class ServeCommand implements Callable<Integer> {
         if (socket != null) {
             out.printf("fovea: serving [%s] on unix://%s%n", server.servedModelNames(), socket.path().toAbsolutePath());
         }
+        // Installed only now: a signal while models load still kills the process at once, as there is nothing to drain.
+        StopSignal stop = StopSignal.install();
+        IdleReclaimer reclaimer = IdleReclaimer.start(metrics::requestsFinished, IDLE_RECLAIM_SECONDS,
+                TimeUnit.SECONDS);
         out.flush();
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("fovea-shutdown").unstarted(() -> {
-            try {
-                server.stop(graceSeconds * 1000L);
-                if (socket != null) {
-                    socket.close();
-                }
-                if (metricsServer != null) {
-                    metricsServer.close();
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            } finally {
-                System.err.println("fovea: stopped");
-                stopped.countDown();
-            }
-        }));
-        server.blockUntilShutdown();
-        stopped.await();
-        return 0;
+        int signal = stop.await();
+        reclaimer.close();
+        boolean drained = server.stop(graceSeconds * 1000L);
+        if (socket != null) {
+            socket.close();
+        }
+        if (metricsServer != null) {
+            metricsServer.close();
+        }
+        System.err.println(drained ? "fovea: stopped" : "fovea: stopped; calls still running after the grace were "
+                + "cancelled");
+        return drained ? 0 : 128 + signal;
     }
 }

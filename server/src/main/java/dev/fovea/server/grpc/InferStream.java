@@ -21,8 +21,11 @@ import java.util.ArrayDeque;
  *
  * <p>Threads: gRPC delivers onNext/onCompleted/onCancel serially, results complete on the response executor and
  * onReady comes from the transport; all state and every call on {@code responses} is guarded by {@code this}.
+ *
+ * <p>Shutdown ({@link ShutdownDrain}): no more requests are asked for, one that still arrives (asked for before) is
+ * freed unanswered, every accepted request is answered, then the call ends with UNAVAILABLE.
  */
-final class InferStream implements StreamObserver<ModelInferRequest> {
+final class InferStream implements StreamObserver<ModelInferRequest>, ShutdownDrain.Stream {
 
     static final int MAX_OUTSTANDING = 4;
 
@@ -37,6 +40,8 @@ final class InferStream implements StreamObserver<ModelInferRequest> {
     private int running;
     private boolean awaitingMessage;
     private boolean clientDone;
+    /** The server is stopping: no request is accepted any more. */
+    private boolean stopping;
     private boolean finished;
 
     InferStream(OpenInferenceService service, ServerCallStreamObserver<ModelStreamInferResponse> responses) {
@@ -48,8 +53,21 @@ final class InferStream implements StreamObserver<ModelInferRequest> {
         responses.disableAutoRequest();
         responses.setOnReadyHandler(this::drain);
         responses.setOnCancelHandler(this::cancelled);
+        if (!service.shutdownDrain().register(this)) {
+            stopAccepting();
+            return;
+        }
         awaitingMessage = true;
         responses.request(1);
+    }
+
+    @Override
+    public synchronized void stopAccepting() {
+        if (clientDone) {
+            return; // every request has arrived and was accepted: the stream ends normally once they are answered
+        }
+        stopping = true;
+        drain();
     }
 
     @Override
@@ -57,7 +75,7 @@ final class InferStream implements StreamObserver<ModelInferRequest> {
         awaitingMessage = false;
         long start = System.nanoTime();
         RequestImages.Memory memory = service.memoryOf(request);
-        if (finished) {
+        if (finished || stopping) {
             memory.arena().close();
             return;
         }
@@ -112,10 +130,14 @@ final class InferStream implements StreamObserver<ModelInferRequest> {
             Answer answer = unsent.removeFirst();
             service.sendStreamResponse(responses, answer.response(), answer.predictions());
         }
-        if (clientDone) {
+        if (clientDone || stopping) {
             if (running == 0 && unsent.isEmpty()) {
-                finished = true;
-                responses.onCompleted();
+                end();
+                if (clientDone) {
+                    responses.onCompleted();
+                } else {
+                    responses.onError(Statuses.shuttingDown().asRuntimeException());
+                }
             }
             return;
         }
@@ -138,13 +160,19 @@ final class InferStream implements StreamObserver<ModelInferRequest> {
 
     /** Requests with the runner see the call's context as cancelled and are dropped; answers not sent are freed. */
     private synchronized void cancelled() {
-        finished = true;
+        end();
         for (Answer answer : unsent) {
             if (answer.predictions() != null) {
                 answer.predictions().close();
             }
         }
         unsent.clear();
+    }
+
+    /** The call is over (or about to be, by the caller): nothing more is sent and the drain forgets it. */
+    private void end() {
+        finished = true;
+        service.shutdownDrain().unregister(this);
     }
 
     private static ModelStreamInferResponse error(ModelInferRequest request, Status status) {

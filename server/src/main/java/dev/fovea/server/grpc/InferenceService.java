@@ -49,6 +49,7 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     private final SharedMemoryRegistry sharedMemory;
     private final Outcomes outcomes;
     private final ImageLimits imageLimits;
+    private final ShutdownDrain shutdownDrain;
     private final NativeMessageMarshaller<PredictRequest> predictRequests =
             new NativeMessageMarshaller<>(PredictRequest.getDefaultInstance());
     private final NativeMessageMarshaller<StreamPredictRequest> streamRequests =
@@ -59,26 +60,27 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
             new NativeResponseMarshaller<>(StreamPredictResponse.getDefaultInstance());
 
     public InferenceService(ModelRepository repository, Executor responseExecutor, ServerMetrics metrics,
-            SharedMemoryRegistry sharedMemory, ImageLimits imageLimits) {
+            SharedMemoryRegistry sharedMemory, ImageLimits imageLimits, ShutdownDrain shutdownDrain) {
         this.repository = Objects.requireNonNull(repository, "repository");
         this.responseExecutor = Objects.requireNonNull(responseExecutor, "responseExecutor");
         this.metrics = Objects.requireNonNull(metrics, "metrics");
         this.sharedMemory = Objects.requireNonNull(sharedMemory, "sharedMemory");
         this.outcomes = new Outcomes(repository, metrics);
         this.imageLimits = Objects.requireNonNull(imageLimits, "imageLimits");
+        this.shutdownDrain = Objects.requireNonNull(shutdownDrain, "shutdownDrain");
     }
 
     /**
      * The service with Predict and StreamPredict requests parsed by {@link NativeMessageMarshaller}, so image bytes
      * reach native memory straight from the transport's buffers and are never copied on the heap, and their responses
      * written by {@link NativeResponseMarshaller}, so raw outputs go from tensor memory to the transport. Register
-     * this, not {@link #bindService()}.
+     * this, not {@link #bindService()}. Calls that start once the server is stopping get UNAVAILABLE.
      */
     public ServerServiceDefinition definition() {
-        return new NativeMethods(bindService())
+        return shutdownDrain.refuseWhenDraining(new NativeMethods(bindService())
                 .rebind(InferenceServiceGrpc.getPredictMethod(), predictRequests, predictResponses)
                 .rebind(InferenceServiceGrpc.getStreamPredictMethod(), streamRequests, streamResponses)
-                .build();
+                .build());
     }
 
     /** A new request's (or stream frame's) share of the image limits. */
@@ -206,6 +208,10 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
      */
     static int topK(int wire) {
         return wire == 0 ? DEFAULT_TOP_K : (int) Math.min(Integer.toUnsignedLong(wire), Integer.MAX_VALUE);
+    }
+
+    ShutdownDrain shutdownDrain() {
+        return shutdownDrain;
     }
 
     Outcomes outcomes() {

@@ -85,6 +85,7 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
     private final SharedMemoryRegistry sharedMemory;
     private final Outcomes outcomes;
     private final ImageLimits imageLimits;
+    private final ShutdownDrain shutdownDrain;
     private final NativeMessageMarshaller<ModelInferRequest> inferRequests =
             new NativeMessageMarshaller<>(ModelInferRequest.getDefaultInstance());
     private final NativeResponseMarshaller<ModelInferResponse> inferResponses =
@@ -93,24 +94,26 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
             new NativeResponseMarshaller<>(ModelStreamInferResponse.getDefaultInstance());
 
     public OpenInferenceService(ModelRepository repository, Executor responseExecutor, ServerMetrics metrics,
-            SharedMemoryRegistry sharedMemory, ImageLimits imageLimits) {
+            SharedMemoryRegistry sharedMemory, ImageLimits imageLimits, ShutdownDrain shutdownDrain) {
         this.repository = Objects.requireNonNull(repository, "repository");
         this.responseExecutor = Objects.requireNonNull(responseExecutor, "responseExecutor");
         this.metrics = Objects.requireNonNull(metrics, "metrics");
         this.sharedMemory = Objects.requireNonNull(sharedMemory, "sharedMemory");
         this.outcomes = new Outcomes(repository, metrics);
         this.imageLimits = Objects.requireNonNull(imageLimits, "imageLimits");
+        this.shutdownDrain = Objects.requireNonNull(shutdownDrain, "shutdownDrain");
     }
 
     /**
      * The service with ModelInfer and ModelStreamInfer requests parsed into native memory (raw input bytes viewed in
-     * place) and their raw outputs written from tensor memory; register this, not {@link #bindService()}.
+     * place) and their raw outputs written from tensor memory; register this, not {@link #bindService()}. Calls that
+     * start once the server is stopping get UNAVAILABLE.
      */
     public ServerServiceDefinition definition() {
-        return new NativeMethods(bindService())
+        return shutdownDrain.refuseWhenDraining(new NativeMethods(bindService())
                 .rebind(GRPCInferenceServiceGrpc.getModelInferMethod(), inferRequests, inferResponses)
                 .rebind(GRPCInferenceServiceGrpc.getModelStreamInferMethod(), inferRequests, streamResponses)
-                .build();
+                .build());
     }
 
     @Override
@@ -255,6 +258,10 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
         } else {
             InferenceService.send(responses, response, predictions, streamResponses);
         }
+    }
+
+    ShutdownDrain shutdownDrain() {
+        return shutdownDrain;
     }
 
     Outcomes outcomes() {

@@ -32,8 +32,12 @@ import java.util.List;
  * onReady comes from the transport; every state change and every call on {@code responses} happens under
  * {@code this} lock. onReady can fire between an {@code isReady()} check that returned false and the moment we give
  * up sending: because onReady re-runs {@link #drain()} under the same lock, no ready signal is lost.
+ *
+ * <p>Shutdown ({@link ShutdownDrain}): the session asks for no more frames, frees any that still arrive (asked for
+ * before, so at most one) without answering them, answers every frame it accepted, then ends the call with
+ * UNAVAILABLE, so the client knows that exactly the frames it got answers for were run.
  */
-final class StreamSession implements StreamObserver<StreamPredictRequest> {
+final class StreamSession implements StreamObserver<StreamPredictRequest>, ShutdownDrain.Stream {
 
     /** Unanswered frames per stream in every-frame mode: one running, one queued behind it. */
     static final int MAX_PENDING = 2;
@@ -69,6 +73,8 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
     /** True while a request(1) is outstanding, so each message is asked for exactly once. */
     private boolean awaitingMessage;
     private boolean clientDone;
+    /** The server is stopping: no frame is accepted any more. */
+    private boolean stopping;
     private boolean finished;
 
     StreamSession(InferenceService service, ServerCallStreamObserver<StreamPredictResponse> responses) {
@@ -81,19 +87,32 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
         responses.disableAutoRequest();
         responses.setOnReadyHandler(this::drain);
         responses.setOnCancelHandler(this::cancelled);
+        if (!service.shutdownDrain().register(this)) {
+            stopAccepting();
+            return;
+        }
         awaitingMessage = true;
         responses.request(1); // the options
+    }
+
+    @Override
+    public synchronized void stopAccepting() {
+        if (clientDone) {
+            return; // every frame has arrived and was accepted: the stream ends normally once they are answered
+        }
+        stopping = true;
+        drain();
     }
 
     @Override
     public synchronized void onNext(StreamPredictRequest message) {
         awaitingMessage = false;
         RequestImages.Memory memory = service.memoryOf(message);
-        if (finished || !message.hasFrame() || options == null) {
+        if (finished || stopping || !message.hasFrame() || options == null) {
             // Only an accepted frame keeps its memory, as its request's.
             memory.arena().close();
         }
-        if (finished) {
+        if (finished || stopping) {
             return;
         }
         try {
@@ -200,10 +219,14 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
             Slot slot = pending.removeFirst();
             service.sendFrame(responses, slot.response, slot.predictions);
         }
-        if (clientDone) {
+        if (clientDone || stopping) {
             if (pending.isEmpty()) {
-                finished = true;
-                responses.onCompleted();
+                end();
+                if (clientDone) {
+                    responses.onCompleted();
+                } else {
+                    responses.onError(Statuses.shuttingDown().asRuntimeException());
+                }
             }
             return;
         }
@@ -226,7 +249,7 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
     }
 
     private synchronized void cancelled() {
-        finished = true;
+        end();
         // Frames already with the runner see the call's context as cancelled and are dropped by it, which frees
         // them; the ones still here (the latest-only waiting frame) are freed now.
         waiting = null;
@@ -241,6 +264,12 @@ final class StreamSession implements StreamObserver<StreamPredictRequest> {
             }
         }
         pending.clear();
+    }
+
+    /** The call is over (or about to be, by the caller): nothing more is sent and the drain forgets it. */
+    private void end() {
+        finished = true;
+        service.shutdownDrain().unregister(this);
     }
 
     private void fail(Status status) {

@@ -32,16 +32,37 @@ final class NativeHeap {
     private static final VarHandle MAPPED = field("hblkhd");
 
     private final MethodHandle mallinfo2;
+    /** {@code int malloc_trim(size_t pad)}; null where the C library has none. */
+    private final MethodHandle mallocTrim;
 
-    private NativeHeap(MethodHandle mallinfo2) {
+    private NativeHeap(MethodHandle mallinfo2, MethodHandle mallocTrim) {
         this.mallinfo2 = mallinfo2;
+        this.mallocTrim = mallocTrim;
     }
 
     /** The heap of this process, if the C library can report it. */
     static Optional<NativeHeap> ofThisProcess() {
         Linker linker = Linker.nativeLinker();
-        return linker.defaultLookup().find("mallinfo2")
-                .map(address -> new NativeHeap(linker.downcallHandle(address, FunctionDescriptor.of(MALLINFO2))));
+        MethodHandle mallocTrim = linker.defaultLookup().find("malloc_trim").map(address -> linker.downcallHandle(
+                address, FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG))).orElse(null);
+        return linker.defaultLookup().find("mallinfo2").map(address -> new NativeHeap(
+                linker.downcallHandle(address, FunctionDescriptor.of(MALLINFO2)), mallocTrim));
+    }
+
+    /**
+     * Hands the free pages of every malloc arena back to the kernel. glibc returns only the free top of an arena by
+     * itself, so the pages freed inside arenas after a burst of work (one arena per busy thread, up to eight per core)
+     * otherwise stay resident for good. Walks and locks every arena: for idle times, not hot paths.
+     */
+    void trim() {
+        if (mallocTrim == null) {
+            return;
+        }
+        try {
+            int ignored = (int) mallocTrim.invokeExact(0L); // 1 if some memory was released: nothing to act on
+        } catch (Throwable e) {
+            throw new IllegalStateException("malloc_trim failed", e);
+        }
     }
 
     /** Bytes allocated with malloc and not yet freed, now. */

@@ -8,6 +8,7 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Supplier;
 
 /**
@@ -38,6 +39,7 @@ public final class ServerMetrics {
     private final Histogram stages;
     private final Histogram batchSizes;
     private final Map<String, ModelStatistics> statistics = new ConcurrentHashMap<>();
+    private final LongAdder finished = new LongAdder();
 
     public ServerMetrics(PrometheusRegistry registry) {
         this.registry = Objects.requireNonNull(registry, "registry");
@@ -71,10 +73,16 @@ public final class ServerMetrics {
      * name or "unknown".
      */
     public void requestFinished(String model, String outcome, long nanos) {
+        finished.increment();
         requests.labelValues(model, outcome).inc();
         if (!outcome.equals("skipped")) {
             statisticsOf(model).requestFinished(outcome.equals("ok"), nanos);
         }
+    }
+
+    /** Requests (and stream frames) finished since start, whatever their outcome. */
+    public long requestsFinished() {
+        return finished.sum();
     }
 
     /** {@code model}'s statistics since start (all zero for a model that never ran). */
