@@ -8,6 +8,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -15,6 +18,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -154,6 +158,52 @@ class SharedMemoryRegistryTest {
         registry.register(ME, "r", "frames", 0, 10);
         assertEquals(SharedMemoryException.Reason.ALREADY_EXISTS,
                 refusal(() -> registry.register(ME, "r", "frames", 0, 10)));
+    }
+
+    /**
+     * The size check and the copy are two steps; a client truncating between them makes the copy touch a page that
+     * is gone. That fault must become TRUNCATED too, never a crash or an InternalError for the caller.
+     */
+    @Test
+    void readsRacingAClientThatTruncatesAndRestoresItsFileFailCleanly() throws Exception {
+        int size = 1 << 20;
+        Path frames = file("frames", size);
+        registry.register(ME, "camera", "frames", 0, size);
+        AtomicBoolean done = new AtomicBoolean();
+        Thread client = Thread.ofPlatform().start(() -> {
+            try (RandomAccessFile file = new RandomAccessFile(frames.toFile(), "rw")) {
+                while (!done.get()) {
+                    file.setLength(0);
+                    file.setLength(size);
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
+        int reads = 1_000;
+        int copied = 0;
+        int refused = 0;
+        int faultsMidCopy = 0;
+        try (Arena request = Arena.ofShared()) {
+            for (int i = 0; i < reads; i++) {
+                try {
+                    registry.read(ME, "camera", 0, size, request, "image");
+                    copied++;
+                } catch (SharedMemoryException e) {
+                    assertEquals(SharedMemoryException.Reason.TRUNCATED, e.reason());
+                    refused++;
+                    if (e.getCause() instanceof InternalError) {
+                        faultsMidCopy++;
+                    }
+                }
+            }
+        } finally {
+            done.set(true);
+            client.join();
+        }
+        assertEquals(reads, copied + refused);
+        System.out.printf("racing reads: %d copied, %d refused (%d by a fault mid-copy)%n", copied, refused,
+                faultsMidCopy);
     }
 
     @Test
