@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sidecar transports, measured side by side (docs/benchmarks.md, "Sidecar: TCP vs Unix socket, inline vs shared
-# memory"): starts `fovea serve` on TCP and a Unix socket with --allow-shared-memory, serving MobileNetV3-small
+# memory"): starts `fovea serve` on TCP and a Unix socket with --allow-shared-memory (and --allow-shared-memory-tcp,
+# for the TCP + shared memory variant: acceptable on 127.0.0.1 only), serving MobileNetV3-small
 # (random weights), and runs SidecarBench: batch-1 latency of 224x224 and 1920x1080 raw RGB frames, inline bytes vs a
 # /dev/shm reference, TCP vs Unix socket.
 #   benchmarks/sidecar.sh [REQUESTS_PER_ROUND] [ROUNDS]
@@ -29,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 java --enable-native-access=ALL-UNNAMED -jar server/target/fovea.jar serve --model-repository "$repo" \
   --host 127.0.0.1 --port 8103 --metrics-port -1 --threads 2 --uds "$work/fovea.sock" --allow-shared-memory \
-  >"$work/server.log" 2>&1 &
+  --allow-shared-memory-tcp >"$work/server.log" 2>&1 &
 server_pid=$!
 until grep -q "on unix://" "$work/server.log"; do
   kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log"; exit 1; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The cross-language client tests, against a real server: generates Python stubs from proto/ with grpc_tools, starts
-# `fovea serve` on the server tests' model repository on a free TCP port and on a Unix socket, with shared memory on,
-# then runs
+# `fovea serve` on the server tests' model repository on a free TCP port and on a Unix socket, with shared memory on
+# (by default for Unix socket peers with the server's uid only: the Python tests use it over the socket and check that
+# TCP is refused), then runs
 #   - the Python tests (tests/python: fovea.v1 and the Open Inference Protocol) over TCP and over the Unix socket,
 #   - the Node.js tests (tests/node: both APIs over both transports; @grpc/grpc-js from npm),
 #   - the deploy/ checks (tests/python/test_deploy.py: YAML parses, flags exist),

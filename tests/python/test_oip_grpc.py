@@ -1,7 +1,8 @@
 """Fovea's Open Inference Protocol (KServe v2 / Triton gRPC) API from Python, with stubs generated from
 proto/inference by grpc_tools: what a KServe or Triton client sends, over the transport FOVEA_TARGET names (TCP or
 unix:///path). Shared-memory tests run when FOVEA_SHM_DIR is the server's /dev/shm (it was started with
---allow-shared-memory).
+--allow-shared-memory, which by default lets in only Unix socket peers with the server's uid: over the socket they
+use it, over TCP they check it is refused).
 
 Run by tests/run.sh, which generates the stubs, starts the server and sets FOVEA_TARGET and FOVEA_STUBS.
 """
@@ -15,6 +16,9 @@ import grpc
 
 sys.path.insert(0, os.environ["FOVEA_STUBS"])
 from inference import grpc_service_pb2 as pb, grpc_service_pb2_grpc as pb_grpc  # noqa: E402
+
+# The server lets only Unix socket peers use shared memory by default.
+OVER_UNIX_SOCKET = os.environ["FOVEA_TARGET"].startswith("unix:")
 
 
 def frame(width=32, height=32):
@@ -89,7 +93,8 @@ class OpenInferenceProtocolTest(unittest.TestCase):
         self.assertEqual(grpc.StatusCode.INVALID_ARGUMENT, short.exception.code())
         self.assertIn("inputs[0]", short.exception.details())
 
-    @unittest.skipUnless(os.environ.get("FOVEA_SHM_DIR"), "the server does not share /dev/shm with this test")
+    @unittest.skipUnless(os.environ.get("FOVEA_SHM_DIR") and OVER_UNIX_SOCKET,
+                         "shared memory needs the server's /dev/shm and its Unix socket")
     def test_frames_in_system_shared_memory(self):
         key = "fovea_test_" + uuid.uuid4().hex[:8]
         path = os.path.join(os.environ["FOVEA_SHM_DIR"], key)
@@ -107,10 +112,27 @@ class OpenInferenceProtocolTest(unittest.TestCase):
             self.assertEqual(inline.raw_output_contents[0], by_reference.raw_output_contents[0])
             status = self.stub.SystemSharedMemoryStatus(pb.SystemSharedMemoryStatusRequest(name=key))
             self.assertEqual(32 * 32 * 3, status.regions[key].byte_size)
+
+            os.truncate(path, 0)
+            with self.assertRaises(grpc.RpcError) as truncated:
+                self.stub.ModelInfer(pb.ModelInferRequest(model_name="cnn", inputs=[shared]))
+            self.assertEqual(grpc.StatusCode.FAILED_PRECONDITION, truncated.exception.code())
+            self.assertIn("truncated after registration", truncated.exception.details())
+            again = self.stub.ModelInfer(pb.ModelInferRequest(model_name="cnn", inputs=[uint8_input()],
+                                                               raw_input_contents=[frame()]))
+            self.assertEqual(inline.raw_output_contents[0], again.raw_output_contents[0], "the server goes on")
         finally:
             self.stub.SystemSharedMemoryUnregister(pb.SystemSharedMemoryUnregisterRequest(name=key))
             os.remove(path)
 
+    @unittest.skipUnless(os.environ.get("FOVEA_SHM_DIR") and not OVER_UNIX_SOCKET,
+                         "checks the TCP refusal of a server with shared memory on")
+    def test_shared_memory_is_refused_over_tcp(self):
+        with self.assertRaises(grpc.RpcError) as refused:
+            self.stub.SystemSharedMemoryRegister(pb.SystemSharedMemoryRegisterRequest(
+                name="tcp", key="/fovea_never_mapped", byte_size=16))
+        self.assertEqual(grpc.StatusCode.PERMISSION_DENIED, refused.exception.code())
+        self.assertIn("--allow-shared-memory-tcp", refused.exception.details())
 
 if __name__ == "__main__":
     unittest.main()

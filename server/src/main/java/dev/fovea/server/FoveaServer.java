@@ -1,6 +1,7 @@
 package dev.fovea.server;
 
 import dev.fovea.oip.GRPCInferenceServiceGrpc;
+import dev.fovea.server.grpc.Callers;
 import dev.fovea.server.grpc.InferenceService;
 import dev.fovea.server.grpc.OpenInferenceService;
 import dev.fovea.server.grpc.ShutdownDrain;
@@ -69,6 +70,7 @@ public final class FoveaServer {
         for (ServerBuilder<?> listener : builder.listeners) {
             servers.add(listener
                     .executor(callExecutor)
+                    .intercept(new Callers())
                     .addService(inference)
                     .addService(openInference)
                     .addService(health.getHealthService())

@@ -7,6 +7,7 @@ import dev.fovea.server.metrics.IdleReclaimer;
 import dev.fovea.server.metrics.ScrapeExecutor;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
+import dev.fovea.server.sharedmemory.SharedMemoryAccess;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import dev.fovea.server.transport.UnixSocket;
 import dev.fovea.torch.TorchRuntime;
@@ -18,6 +19,7 @@ import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
@@ -62,9 +64,18 @@ final class ServeCommand implements Callable<Integer> {
     private String udsMode;
 
     @Option(names = "--allow-shared-memory",
-            description = "Let clients register regions of /dev/shm and send frames by reference (off by default: "
-                    + "only for clients on this host that you trust with the server's files there).")
+            description = "Let clients register regions of /dev/shm and send frames by reference (off by default). "
+                    + "Only over --uds, and only for peers with the --shared-memory-uids.")
     private boolean allowSharedMemory;
+
+    @Option(names = "--shared-memory-uids", split = ",", paramLabel = "UID",
+            description = "Uids of Unix socket peers that may use shared memory (default: the server's own).")
+    private List<Integer> sharedMemoryUids;
+
+    @Option(names = "--allow-shared-memory-tcp",
+            description = "DANGEROUS: let TCP clients use shared memory too. The server cannot tell who they are: "
+                    + "anyone who reaches the port may make it map (read) any file in /dev/shm it can open.")
+    private boolean allowSharedMemoryTcp;
 
     @Option(names = "--metrics-port", defaultValue = "8002",
             description = "Port of the Prometheus endpoint (/metrics); 0 picks a free one, -1 turns it off (default: ${DEFAULT-VALUE}).")
@@ -119,6 +130,10 @@ final class ServeCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--max-image-pixels/--max-request-pixels: "
                     + e.getMessage());
         }
+        if (!allowSharedMemory && (allowSharedMemoryTcp || sharedMemoryUids != null)) {
+            throw new ParameterException(spec.commandLine(),
+                    "--allow-shared-memory-tcp and --shared-memory-uids need --allow-shared-memory");
+        }
         TorchRuntime.setIntraOpThreads(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
         out.printf("fovea: libtorch %s, %d intra-op threads, CUDA devices: %d%n", TorchRuntime.torchVersion(),
                 TorchRuntime.intraOpThreads(), TorchRuntime.cudaDeviceCount());
@@ -138,8 +153,8 @@ final class ServeCommand implements Callable<Integer> {
         }
         FoveaServer.Builder builder = FoveaServer.builder(repository, metrics).callThreads(callThreads)
                 .imageLimits(imageLimits)
-                .sharedMemory(allowSharedMemory ? SharedMemoryRegistry.enabled(SharedMemoryRegistry.SYSTEM_ROOT)
-                        : SharedMemoryRegistry.disabled());
+                .sharedMemory(allowSharedMemory ? SharedMemoryRegistry.enabled(SharedMemoryRegistry.SYSTEM_ROOT,
+                        sharedMemoryAccess()) : SharedMemoryRegistry.disabled());
         listeners.forEach(listener -> builder.listener(listener.maxInboundMessageSize(maxMessageBytes)));
         FoveaServer server = builder.build().start();
         if (socket != null) {
@@ -173,5 +188,10 @@ final class ServeCommand implements Callable<Integer> {
         System.err.println(drained ? "fovea: stopped" : "fovea: stopped; calls still running after the grace were "
                 + "cancelled");
         return drained ? 0 : 128 + signal;
+    }
+
+    private SharedMemoryAccess sharedMemoryAccess() {
+        return new SharedMemoryAccess(allowSharedMemoryTcp, sharedMemoryUids == null
+                ? Set.of(SharedMemoryAccess.serverUid()) : Set.copyOf(sharedMemoryUids));
     }
 }

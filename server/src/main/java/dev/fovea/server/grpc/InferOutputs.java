@@ -11,10 +11,10 @@ import dev.fovea.server.inference.Predictions;
 import dev.fovea.server.inference.Softmax;
 import dev.fovea.server.limits.ClientText;
 import dev.fovea.server.repository.ServedModel;
+import dev.fovea.server.sharedmemory.Caller;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import dev.fovea.torch.DType;
 import dev.fovea.v1.SharedMemoryRef;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -94,10 +94,10 @@ final class InferOutputs {
 
     /**
      * The response for {@code predictions}, whose raw outputs it views. Shared-memory outputs are copied into their
-     * regions now, through views bound to {@code scratch}, which the caller closes once this returns.
+     * regions now, as {@code caller} (who sent the request; the registry checks it may write there).
      */
     static ModelInferResponse toResponse(ModelInferRequest request, ServedModel model, List<Wanted> wanted,
-            Predictions predictions, SharedMemoryRegistry regions, Arena scratch) {
+            Predictions predictions, SharedMemoryRegistry regions, Caller caller) {
         ModelInferResponse.Builder response = ModelInferResponse.newBuilder().setModelName(model.name())
                 .setModelVersion(ServedModel.VERSION).setId(request.getId());
         int rows = predictions.size();
@@ -131,9 +131,8 @@ final class InferOutputs {
                     throw Statuses.invalid(field + ": " + bytes.size() + " bytes do not fit shared_memory_byte_size "
                             + target.getByteSize());
                 }
-                MemorySegment region = regions.writableView(target.getRegion(), target.getOffset(), bytes.size(), scratch,
-                        field);
-                bytes.copyTo(region.asByteBuffer());
+                regions.write(caller, target.getRegion(), target.getOffset(),
+                        bytes.asReadOnlyByteBufferList().stream().map(MemorySegment::ofBuffer).toList(), field);
                 tensor.putParameters("shared_memory_region", InferParameter.newBuilder()
                         .setStringParam(target.getRegion()).build());
                 tensor.putParameters("shared_memory_byte_size", InferParameter.newBuilder()

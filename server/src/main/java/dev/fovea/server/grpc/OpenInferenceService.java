@@ -52,6 +52,7 @@ import dev.fovea.server.metrics.ModelStatistics.Snapshot;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.repository.ServedModel;
+import dev.fovea.server.sharedmemory.Caller;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import dev.fovea.v1.ModelInfo;
 import dev.fovea.v1.ModelStatus;
@@ -59,7 +60,6 @@ import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
-import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -221,8 +221,9 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
         return stream;
     }
 
-    /** A request on its way: the model, the outputs asked for, and the runner's future. */
-    record Submitted(ServedModel model, List<InferOutputs.Wanted> outputs, CompletableFuture<Predictions> result) {}
+    /** A request on its way: the model, the outputs asked for, the runner's future, and who sent it. */
+    record Submitted(ServedModel model, List<InferOutputs.Wanted> outputs, CompletableFuture<Predictions> result,
+            Caller caller) {}
 
     /** Validates and queues one request; the caller owns {@code memory} until this returns normally. */
     Submitted submit(ModelInferRequest request, RequestImages.Memory memory) {
@@ -230,7 +231,7 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
         List<InferOutputs.Wanted> outputs = InferOutputs.wanted(request, model);
         List<InputImage> images = InferInputs.toInputs(request, model, memory, new PixelBudget(imageLimits));
         InferenceRequest inference = InferenceService.newRequest(images, 0, true, memory.arena());
-        return new Submitted(model, outputs, model.runner().submit(inference));
+        return new Submitted(model, outputs, model.runner().submit(inference), memory.caller());
     }
 
     /**
@@ -238,9 +239,9 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
      * closed here.
      */
     ModelInferResponse respond(ModelInferRequest request, Submitted submitted, Predictions predictions) {
-        try (Arena scratch = Arena.ofShared()) {
+        try {
             return InferOutputs.toResponse(request, submitted.model(), submitted.outputs(), predictions,
-                    sharedMemory, scratch);
+                    sharedMemory, submitted.caller());
         } catch (RuntimeException e) {
             predictions.close();
             throw e;
@@ -357,7 +358,7 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
             StreamObserver<SystemSharedMemoryStatusResponse> responses) {
         try {
             SystemSharedMemoryStatusResponse.Builder status = SystemSharedMemoryStatusResponse.newBuilder();
-            for (SharedMemoryRegistry.RegionInfo region : sharedMemory.status(request.getName())) {
+            for (SharedMemoryRegistry.RegionInfo region : sharedMemory.status(Callers.current(), request.getName())) {
                 status.putRegions(region.name(), SystemSharedMemoryStatusResponse.RegionStatus.newBuilder()
                         .setName(region.name()).setKey(region.key()).setOffset(region.offset())
                         .setByteSize(region.byteSize()).build());
@@ -372,7 +373,8 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
     public void systemSharedMemoryRegister(SystemSharedMemoryRegisterRequest request,
             StreamObserver<SystemSharedMemoryRegisterResponse> responses) {
         try {
-            sharedMemory.register(request.getName(), request.getKey(), request.getOffset(), request.getByteSize());
+            sharedMemory.register(Callers.current(), request.getName(), request.getKey(), request.getOffset(),
+                    request.getByteSize());
             reply(responses, SystemSharedMemoryRegisterResponse.getDefaultInstance());
         } catch (RuntimeException e) {
             responses.onError(Statuses.of(e).asRuntimeException());
@@ -384,7 +386,7 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
     public void systemSharedMemoryUnregister(SystemSharedMemoryUnregisterRequest request,
             StreamObserver<SystemSharedMemoryUnregisterResponse> responses) {
         try {
-            sharedMemory.unregister(request.getName());
+            sharedMemory.unregister(Callers.current(), request.getName());
             reply(responses, SystemSharedMemoryUnregisterResponse.getDefaultInstance());
         } catch (RuntimeException e) {
             responses.onError(Statuses.of(e).asRuntimeException());

@@ -6,6 +6,7 @@ import dev.fovea.server.limits.ImageLimits;
 import dev.fovea.torch.DType;
 import dev.fovea.torch.ImageInput;
 import dev.fovea.torch.PixelFormat;
+import dev.fovea.server.sharedmemory.Caller;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import dev.fovea.v1.EncodedImage;
 import dev.fovea.v1.Image;
@@ -29,15 +30,19 @@ final class RequestImages {
 
     /**
      * Where an image's bytes come from and go: views into the native copy of the message when it has one (no copy at
-     * all), else a copy into the arena; or, for a shared-memory reference, a view of the registered region, bound to
-     * the arena so the region stays mapped while the request needs it. The caller owns the arena and closes it, also
-     * when conversion throws.
+     * all), else a copy into the arena; or, for a shared-memory reference, a copy out of the registered region into
+     * the arena (native code never reads a client's file in place: the client can truncate it). The caller owns the
+     * arena and closes it, also when conversion throws. {@code caller} is who sent the request, for shared memory.
      */
-    record Memory(Arena arena, NativeMessageMarshaller.NativeMessage message, SharedMemoryRegistry regions) {
-        /** Memory for a message parsed into native memory (its bytes viewed in place), or on the heap (null). */
+    record Memory(Arena arena, NativeMessageMarshaller.NativeMessage message, SharedMemoryRegistry regions,
+            Caller caller) {
+        /**
+         * Memory for a message parsed into native memory (its bytes viewed in place), or on the heap (null); call it
+         * on the call's thread, where the caller is known.
+         */
         static Memory of(NativeMessageMarshaller.NativeMessage message, SharedMemoryRegistry regions) {
-            return message == null ? new Memory(Arena.ofShared(), null, regions)
-                    : new Memory(message.arena(), message, regions);
+            return message == null ? new Memory(Arena.ofShared(), null, regions, Callers.current())
+                    : new Memory(message.arena(), message, regions, Callers.current());
         }
 
         /** The bytes a field carries inline ({@code data}) or by reference ({@code ref}, when {@code hasRef}). */
@@ -51,7 +56,7 @@ final class RequestImages {
             if (ref.getOffset() < 0 || ref.getByteSize() < 0) {
                 throw Statuses.invalid(field + ".shared_memory: offset and byte_size must be below 2^63");
             }
-            return regions.view(ref.getRegion(), ref.getOffset(), ref.getByteSize(), arena,
+            return regions.read(caller, ref.getRegion(), ref.getOffset(), ref.getByteSize(), arena,
                     field + ".shared_memory");
         }
 

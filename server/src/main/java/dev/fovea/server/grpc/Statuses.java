@@ -43,10 +43,14 @@ final class Statuses {
         }
         if (cause instanceof SharedMemoryException e) {
             Status status = switch (e.reason()) {
-                case DISABLED -> Status.FAILED_PRECONDITION;
+                // TRUNCATED: the reference was valid against the region as registered; the file's current state
+                // fails it, and the same request succeeds once the client restores the file (gRPC's rule for
+                // FAILED_PRECONDITION, where INVALID_ARGUMENT means wrong whatever the server's state).
+                case DISABLED, TRUNCATED -> Status.FAILED_PRECONDITION;
                 case INVALID -> Status.INVALID_ARGUMENT;
                 case NOT_FOUND -> Status.NOT_FOUND;
                 case ALREADY_EXISTS -> Status.ALREADY_EXISTS;
+                case PERMISSION_DENIED -> Status.PERMISSION_DENIED;
             };
             return status.withDescription(e.getMessage()).withCause(e);
         }

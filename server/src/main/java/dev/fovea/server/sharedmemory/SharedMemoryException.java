@@ -13,7 +13,14 @@ public final class SharedMemoryException extends RuntimeException {
         /** No region is registered under the name. */
         NOT_FOUND,
         /** A region is already registered under the name. */
-        ALREADY_EXISTS
+        ALREADY_EXISTS,
+        /** The caller may not use shared memory, or not this file (see {@link SharedMemoryAccess}). */
+        PERMISSION_DENIED,
+        /**
+         * The region's file no longer holds the bytes a reference needs (it was truncated after registration): the
+         * request was valid when registered and can succeed once the file is restored or the region re-registered.
+         */
+        TRUNCATED
     }
 
     private final Reason reason;

@@ -67,9 +67,13 @@ public final class UnixSocket implements AutoCloseable {
         return new UnixSocket(path, mode);
     }
 
-    /** A server builder listening on this socket; the caller adds services and builds it. */
+    /**
+     * A server builder listening on this socket; the caller adds services and builds it. Its calls carry the peer's
+     * uid in their transport attributes ({@link PeerUid#KEY}).
+     */
     public NettyServerBuilder serverBuilder() {
-        return NettyServerBuilder.forAddress(new DomainSocketAddress(path.toString()))
+        return NettyServerBuilder
+                .forAddress(new DomainSocketAddress(path.toString()), PeerUid.plaintextCredentials())
                 .channelType(EpollServerDomainSocketChannel.class)
                 .bossEventLoopGroup(eventLoops)
                 .workerEventLoopGroup(eventLoops);

@@ -39,9 +39,11 @@ import io.grpc.stub.StreamObserver;
 import java.awt.image.BufferedImage;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -352,5 +354,51 @@ class OpenInferenceServiceTest {
         oip.systemSharedMemoryUnregister(SystemSharedMemoryUnregisterRequest.getDefaultInstance());
         assertEquals(0, oip.systemSharedMemoryStatus(SystemSharedMemoryStatusRequest.getDefaultInstance())
                 .getRegionsCount());
+    }
+
+    @Test
+    void regionsWhoseFilesWereTruncatedFailInputsAndOutputsAndTheServerGoesOn() throws Exception {
+        byte[] frame = frames(1);
+        Path in = Files.write(shm.resolve("cut_in"), new byte[2 * 4096]);
+        Path out = Files.write(shm.resolve("cut_out"), new byte[2 * 4096]);
+        oip.systemSharedMemoryRegister(SystemSharedMemoryRegisterRequest.newBuilder().setName("cut_in")
+                .setKey("cut_in").setByteSize(2 * 4096).build());
+        oip.systemSharedMemoryRegister(SystemSharedMemoryRegisterRequest.newBuilder().setName("cut_out")
+                .setKey("cut_out").setByteSize(2 * 4096).build());
+        try (FileChannel client = FileChannel.open(in, StandardOpenOption.WRITE)) {
+            client.truncate(0);
+        }
+        ModelInferRequest.InferInputTensor.Builder shared = input("input", "UINT8", 1, 32, 32, 3)
+                .putParameters("shared_memory_region", InferParameter.newBuilder().setStringParam("cut_in").build())
+                .putParameters("shared_memory_byte_size", InferParameter.newBuilder()
+                        .setInt64Param(frame.length).build());
+        StatusRuntimeException input = assertThrows(StatusRuntimeException.class,
+                () -> oip.modelInfer(ModelInferRequest.newBuilder().setModelName("cnn").addInputs(shared).build()));
+        assertEquals(Status.Code.FAILED_PRECONDITION, input.getStatus().getCode());
+        assertTrue(input.getStatus().getDescription().contains("region 'cut_in' needs bytes 0..3072"),
+                input.getStatus().getDescription());
+
+        try (FileChannel client = FileChannel.open(out, StandardOpenOption.WRITE)) {
+            client.truncate(0);
+        }
+        StatusRuntimeException output = assertThrows(StatusRuntimeException.class,
+                () -> oip.modelInfer(ModelInferRequest.newBuilder().setModelName("cnn")
+                        .addInputs(input("input", "UINT8", 1, 32, 32, 3))
+                        .addRawInputContents(ByteString.copyFrom(frame))
+                        .addOutputs(ModelInferRequest.InferRequestedOutputTensor.newBuilder().setName("output_0")
+                                .putParameters("shared_memory_region",
+                                        InferParameter.newBuilder().setStringParam("cut_out").build())
+                                .putParameters("shared_memory_byte_size",
+                                        InferParameter.newBuilder().setInt64Param(64).build()))
+                        .build()));
+        assertEquals(Status.Code.FAILED_PRECONDITION, output.getStatus().getCode());
+        assertTrue(output.getStatus().getDescription().contains("region 'cut_out' needs bytes 0..40"),
+                output.getStatus().getDescription());
+        oip.systemSharedMemoryUnregister(SystemSharedMemoryUnregisterRequest.getDefaultInstance());
+
+        ModelInferResponse after = oip.modelInfer(ModelInferRequest.newBuilder().setModelName("cnn")
+                .addInputs(input("input", "UINT8", 1, 32, 32, 3)).addRawInputContents(ByteString.copyFrom(frame))
+                .build());
+        assertEquals(1, after.getOutputsCount(), "the server goes on");
     }
 }
