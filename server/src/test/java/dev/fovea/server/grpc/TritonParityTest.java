@@ -14,6 +14,7 @@ import dev.fovea.oip.LogSettingsResponse;
 import dev.fovea.oip.ModelInferRequest;
 import dev.fovea.oip.ModelReadyRequest;
 import dev.fovea.oip.ModelStatisticsRequest;
+import dev.fovea.oip.ModelStreamInferResponse;
 import dev.fovea.oip.TraceSettingRequest;
 import dev.fovea.server.FoveaServer;
 import dev.fovea.server.TestServer;
@@ -30,11 +31,16 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
+import io.grpc.stub.StreamObserver;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -47,7 +53,8 @@ import org.junit.jupiter.api.io.TempDir;
  * model's declared input before anything runs, reshape, ModelReady for unknown models, log and trace settings,
  * statistics that count clients' requests only. The repository holds the test CNN in Triton's layout twice: as
  * written ({@code triton_cnn}, input FP32 [3, 32, 32]) and declared flat with a reshape ({@code flat}, dims [3072],
- * reshape [3, 32, 32]), and once more as {@code idle}, which no test calls.
+ * reshape [3, 32, 32]), and once more as {@code idle}, which no test calls; and the {@code slow} (~0.1 s a call) and
+ * {@code raw} fixtures.
  */
 @Timeout(120)
 class TritonParityTest {
@@ -72,6 +79,14 @@ class TritonParityTest {
                 input [ { name: "INPUT__0" data_type: TYPE_FP32 dims: [ 3, 32, 32 ] } ]
                 output [ { name: "OUTPUT__0" data_type: TYPE_FP32 dims: [ 10 ] } ]
                 """);
+        for (String fixture : new String[] {"slow", "raw"}) {
+            Files.createDirectories(repository.resolve(fixture));
+            try (var files = Files.list(TestServer.repositoryPath().resolve(fixture))) {
+                for (Path file : files.toList()) {
+                    Files.copy(file, repository.resolve(fixture).resolve(file.getFileName()));
+                }
+            }
+        }
         Files.copy(repository.resolve("triton_cnn").resolve("config.pbtxt"),
                 repository.resolve("idle").resolve("config.pbtxt"));
         Files.writeString(repository.resolve("flat").resolve("config.pbtxt"), """
@@ -172,6 +187,47 @@ class TritonParityTest {
         Status status = refusal(both);
         assertEquals(Status.Code.INVALID_ARGUMENT, status.getCode());
         assertTrue(status.getDescription().contains("contents field must not be specified"), status.toString());
+    }
+
+    @Test
+    void aStreamAnswersInTheOrderItsRequestsCame() throws Exception {
+        List<String> sent = new ArrayList<>();
+        List<String> received = new CopyOnWriteArrayList<>();
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        StreamObserver<ModelInferRequest> requests = GRPCInferenceServiceGrpc.newStub(channel)
+                .modelStreamInfer(new StreamObserver<>() {
+                    @Override
+                    public void onNext(ModelStreamInferResponse response) {
+                        received.add(response.getInferResponse().getId()
+                                + (response.getErrorMessage().isEmpty() ? "" : " error"));
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        done.completeExceptionally(t);
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        done.complete(null);
+                    }
+                });
+        ModelInferRequest.InferInputTensor.Builder frame = ModelInferRequest.InferInputTensor.newBuilder()
+                .setName("input").setDatatype("UINT8").addShape(1).addShape(16).addShape(16).addShape(3);
+        ModelInferRequest.InferInputTensor.Builder tensor = ModelInferRequest.InferInputTensor.newBuilder()
+                .setName("input").setDatatype("FP32").addShape(1).addShape(4);
+        for (int i = 0; i < 5; i++) {
+            // A slow request, then one that fails at once, then a fast one: each must wait for those before it.
+            requests.onNext(ModelInferRequest.newBuilder().setModelName("slow").setId("slow" + i).addInputs(frame)
+                    .addRawInputContents(ByteString.copyFrom(new byte[16 * 16 * 3])).build());
+            requests.onNext(ModelInferRequest.newBuilder().setModelName("nope").setId("bad" + i).build());
+            requests.onNext(ModelInferRequest.newBuilder().setModelName("raw").setId("fast" + i).addInputs(tensor)
+                    .addRawInputContents(ByteString.copyFrom(new byte[16])).build());
+            sent.addAll(List.of("slow" + i, "bad" + i + " error", "fast" + i));
+        }
+        requests.onCompleted();
+        done.get(60, TimeUnit.SECONDS);
+        assertEquals(sent, received);
     }
 
     @Test
