@@ -51,7 +51,8 @@ until grep -q "^fovea: serving" "$log"; do
 done
 grep "^fovea:" "$log"
 
-client=(java -jar client-sdk/target/fovea-client.jar --target "127.0.0.1:$port")
+# protobuf and gRPC still use sun.misc.Unsafe's memory access, which JDK 24+ warns about on every run.
+client=(java --sun-misc-unsafe-memory-access=allow -jar client-sdk/target/fovea-client.jar --target "127.0.0.1:$port")
 "${client[@]}" models
 for model in shapes-cnn shapes-vit; do
   echo
