@@ -51,7 +51,13 @@ until grep -q "^fovea: serving" "$log"; do
 done
 grep "^fovea:" "$log"
 
-client=(java -jar client-sdk/target/fovea-client.jar --target "127.0.0.1:$port")
+# protobuf and gRPC still use sun.misc.Unsafe's memory access, which JDK 24+ warns about on every run; the option
+# that allows it exists from JDK 23 on.
+client=(java)
+if [ "$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')" -ge 23 ]; then
+  client+=(--sun-misc-unsafe-memory-access=allow)
+fi
+client+=(-jar client-sdk/target/fovea-client.jar --target "127.0.0.1:$port")
 "${client[@]}" models
 for model in shapes-cnn shapes-vit; do
   echo

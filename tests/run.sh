@@ -46,7 +46,8 @@ done
 for target in "127.0.0.1:$port" "unix://$socket"; do
   echo "client tests: Python against $target"
   FOVEA_TARGET="$target" FOVEA_STUBS="$work/stubs" FOVEA_SHM_DIR=/dev/shm \
-    /usr/bin/python3 -m unittest -v tests/python/test_fovea_grpc.py tests/python/test_oip_grpc.py
+    /usr/bin/python3 -m unittest -v tests/python/test_fovea_grpc.py tests/python/test_oip_grpc.py \
+      tests/python/test_oip_triton_parity.py
 done
 echo "client tests: Node.js against 127.0.0.1:$port and unix://$socket"
 FOVEA_TARGET="127.0.0.1:$port" FOVEA_UDS_TARGET="unix://$socket" bash tests/node/run.sh

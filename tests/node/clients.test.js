@@ -85,3 +85,44 @@ for (const [transport, target] of targets) {
     }), (error) => error.code === grpc.status.INVALID_ARGUMENT && error.details.includes('inputs[0]'));
   });
 }
+
+// What a Triton client sees where Triton answers a particular way: declared-input checks with Triton's messages,
+// ModelReady for an unknown model, and a stream answered in request order with ids.
+test('Open Inference Protocol as Triton answers it', async (t) => {
+  const client = new loaded.inference.GRPCInferenceService(process.env.FOVEA_TARGET, grpc.credentials.createInsecure());
+  t.after(() => client.close());
+
+  await assert.rejects(call(client, 'ModelInfer', {
+    model_name: 'triton_cnn',
+    inputs: [{ name: 'INPUT__0', datatype: 'INT32', shape: [1, 3, 32, 32] }],
+    raw_input_contents: [Buffer.alloc(3 * 32 * 32 * 4)],
+  }), (error) => error.code === grpc.status.INVALID_ARGUMENT
+    && error.details === "inference input 'INPUT__0' data-type is 'INT32', but model 'triton_cnn' expects 'FP32'");
+  await assert.rejects(call(client, 'ModelInfer', {
+    model_name: 'triton_cnn',
+    inputs: [{ name: 'INPUT__0', datatype: 'FP32', shape: [1, 3, 64, 16] }],
+    raw_input_contents: [Buffer.alloc(3 * 32 * 32 * 4)],
+  }), (error) => error.code === grpc.status.INVALID_ARGUMENT && error.details.includes('got [1,3,64,16]'));
+  await assert.rejects(call(client, 'ModelReady', { name: 'no-such-model' }),
+    (error) => error.code === grpc.status.NOT_FOUND);
+
+  const stream = client.ModelStreamInfer();
+  const received = [];
+  const done = new Promise((resolve, reject) => {
+    stream.on('data', (response) => received.push(response.infer_response.id + (response.error_message ? ' error' : '')));
+    stream.on('error', reject);
+    stream.on('end', resolve);
+  });
+  const expected = [];
+  for (let i = 0; i < 3; i++) {
+    stream.write({
+      model_name: 'slow', id: `slow${i}`, inputs: [{ name: 'input', datatype: 'UINT8', shape: [1, 16, 16, 3] }],
+      raw_input_contents: [Buffer.alloc(16 * 16 * 3)],
+    });
+    stream.write({ model_name: 'no-such-model', id: `bad${i}` });
+    expected.push(`slow${i}`, `bad${i} error`);
+  }
+  stream.end();
+  await done;
+  assert.deepStrictEqual(received, expected);
+});

@@ -91,13 +91,14 @@ final class InferInputs {
             throw Statuses.invalid(field + ".shape " + shape + " is too large");
         }
         long rowBytes = rowElements * dtype.byteSize();
+        long[] rowShape = DeclaredInputs.rowShape(model, input.getDatatype(), batch,
+                shape.subList(1, shape.size()).stream().mapToLong(Long::longValue).toArray());
         MemorySegment bytes = fixedSizeBytes(request, input, field, dtype, memory);
         if (bytes.byteSize() != rowBytes * batch) {
             throw Statuses.invalid(field + ": " + bytes.byteSize() + " bytes of data but " + input.getDatatype()
                     + " " + shape + " needs " + rowBytes * batch);
         }
         List<InputImage> images = new ArrayList<>(batch);
-        long[] rowShape = shape.subList(1, shape.size()).stream().mapToLong(Long::longValue).toArray();
         boolean frames = model.takesPictures() && dtype == DType.UINT8 && shape.size() == 4
                 && (shape.get(3) == 3 || shape.get(3) == 1);
         for (int row = 0; row < batch; row++) {
@@ -194,6 +195,12 @@ final class InferInputs {
         boolean raw = request.getRawInputContentsCount() != 0;
         if (raw && shared != null) {
             throw Statuses.invalid(field + ": set raw_input_contents or shared_memory_region, not both");
+        }
+        if (input.hasContents() && input.getContents().getSerializedSize() > 0) {
+            // The protocol: contents must not be given when the data comes from raw_input_contents (or a region).
+            throw Statuses.invalid(field + ": contents field must not be specified when using "
+                    + (raw ? "raw_input_contents" : "shared_memory_region") + " for '" + input.getName()
+                    + "' for model '" + request.getModelName() + "'");
         }
         return raw ? memory.bytes(request.getRawInputContents(0), false, null, field)
                 : memory.bytes(ByteString.EMPTY, true, shared, field);

@@ -10,14 +10,14 @@ import io.grpc.stub.StreamObserver;
 import java.util.ArrayDeque;
 
 /**
- * One ModelStreamInfer call (Triton's streaming extension): every request gets one response, sent as soon as it is
- * ready (clients match them by {@code id}); a failed request gets a response with {@code error_message} and the
- * stream goes on.
+ * One ModelStreamInfer call (Triton's streaming extension): every request gets one response, in the order the
+ * requests came (as Triton answers a model that is not decoupled: a fast error or a small request never overtakes an
+ * earlier one); a failed request gets a response with {@code error_message} and the stream goes on.
  *
  * <p>Flow control, both ways: inbound auto-request is off and the next request is asked for only while fewer than
  * {@link #MAX_OUTSTANDING} requests are running or answered-but-unsent, so a client that sends faster than the model
- * runs, or stops reading, is held back by HTTP/2 flow control. Responses wait in {@code unsent} while the transport is
- * not ready and go out from {@code onReady}.
+ * runs, or stops reading, is held back by HTTP/2 flow control. Answers wait in {@code pending}, in request order,
+ * until every earlier one is sent and the transport is ready; they go out from {@code onReady} too.
  *
  * <p>Threads: gRPC delivers onNext/onCompleted/onCancel serially, results complete on the response executor and
  * onReady comes from the transport; all state and every call on {@code responses} is guarded by {@code this}.
@@ -35,9 +35,13 @@ final class InferStream implements StreamObserver<ModelInferRequest>, ShutdownDr
     /** A response ready to send, with the output memory it views (null for errors). */
     private record Answer(ModelStreamInferResponse response, Predictions predictions) {}
 
+    /** One request's place in the stream's order; its answer is null while the request runs. Guarded by this. */
+    private static final class Slot {
+        Answer answer;
+    }
+
     // Guarded by this.
-    private final ArrayDeque<Answer> unsent = new ArrayDeque<>();
-    private int running;
+    private final ArrayDeque<Slot> pending = new ArrayDeque<>();
     private boolean awaitingMessage;
     private boolean clientDone;
     /** The server is stopping: no request is accepted any more. */
@@ -79,6 +83,8 @@ final class InferStream implements StreamObserver<ModelInferRequest>, ShutdownDr
             memory.arena().close();
             return;
         }
+        Slot slot = new Slot();
+        pending.addLast(slot);
         OpenInferenceService.Submitted submitted;
         try {
             submitted = service.submit(request, memory);
@@ -86,11 +92,10 @@ final class InferStream implements StreamObserver<ModelInferRequest>, ShutdownDr
             memory.arena().close();
             Status status = Statuses.of(e);
             service.outcomes().finished(request.getModelName(), status, start);
-            unsent.addLast(new Answer(error(request, status), null));
+            slot.answer = new Answer(error(request, status), null);
             drain();
             return;
         }
-        running++;
         submitted.result().whenCompleteAsync((predictions, failure) -> {
             ModelInferResponse response = null;
             if (failure == null) {
@@ -102,22 +107,21 @@ final class InferStream implements StreamObserver<ModelInferRequest>, ShutdownDr
             }
             Status status = failure == null ? Status.OK : Statuses.of(failure);
             service.outcomes().finished(submitted.model().name(), status, start);
-            finished(response == null ? new Answer(error(request, status), null)
+            finished(slot, response == null ? new Answer(error(request, status), null)
                     : new Answer(ModelStreamInferResponse.newBuilder().setInferResponse(response).build(),
                             predictions));
         }, service.responseExecutor());
         drain();
     }
 
-    private synchronized void finished(Answer answer) {
-        running--;
+    private synchronized void finished(Slot slot, Answer answer) {
         if (finished) {
             if (answer.predictions() != null) {
                 answer.predictions().close();
             }
             return;
         }
-        unsent.addLast(answer);
+        slot.answer = answer;
         drain();
     }
 
@@ -126,12 +130,12 @@ final class InferStream implements StreamObserver<ModelInferRequest>, ShutdownDr
         if (finished) {
             return;
         }
-        while (!unsent.isEmpty() && responses.isReady()) {
-            Answer answer = unsent.removeFirst();
+        while (!pending.isEmpty() && pending.peekFirst().answer != null && responses.isReady()) {
+            Answer answer = pending.removeFirst().answer;
             service.sendStreamResponse(responses, answer.response(), answer.predictions());
         }
         if (clientDone || stopping) {
-            if (running == 0 && unsent.isEmpty()) {
+            if (pending.isEmpty()) {
                 end();
                 if (clientDone) {
                     responses.onCompleted();
@@ -141,7 +145,7 @@ final class InferStream implements StreamObserver<ModelInferRequest>, ShutdownDr
             }
             return;
         }
-        if (!awaitingMessage && running + unsent.size() < MAX_OUTSTANDING && responses.isReady()) {
+        if (!awaitingMessage && pending.size() < MAX_OUTSTANDING && responses.isReady()) {
             awaitingMessage = true;
             responses.request(1);
         }
@@ -161,12 +165,12 @@ final class InferStream implements StreamObserver<ModelInferRequest>, ShutdownDr
     /** Requests with the runner see the call's context as cancelled and are dropped; answers not sent are freed. */
     private synchronized void cancelled() {
         end();
-        for (Answer answer : unsent) {
-            if (answer.predictions() != null) {
-                answer.predictions().close();
+        for (Slot slot : pending) {
+            if (slot.answer != null && slot.answer.predictions() != null) {
+                slot.answer.predictions().close();
             }
         }
-        unsent.clear();
+        pending.clear();
     }
 
     /** The call is over (or about to be, by the caller): nothing more is sent and the drain forgets it. */

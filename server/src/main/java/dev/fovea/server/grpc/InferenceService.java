@@ -104,8 +104,8 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
             if (request.getImagesCount() == 0) {
                 throw Statuses.invalid("images is empty: send at least one image");
             }
-            List<InputImage> images = RequestImages.toInputs(request.getImagesList(), "images", memory,
-                    pixelBudget());
+            List<InputImage> images = DeclaredInputs.rows(model,
+                    RequestImages.toInputs(request.getImagesList(), "images", memory, pixelBudget()));
             inference = newRequest(images, request.getTopK(), request.getIncludeOutputTensors(), memory.arena());
         } catch (RuntimeException e) {
             memory.arena().close();

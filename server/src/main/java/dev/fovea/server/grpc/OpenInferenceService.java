@@ -17,6 +17,8 @@ import dev.fovea.oip.ModelInput;
 import dev.fovea.oip.ModelMetadataRequest;
 import dev.fovea.oip.ModelMetadataResponse;
 import dev.fovea.oip.ModelOutput;
+import dev.fovea.oip.LogSettingsRequest;
+import dev.fovea.oip.LogSettingsResponse;
 import dev.fovea.oip.ModelReadyRequest;
 import dev.fovea.oip.ModelReadyResponse;
 import dev.fovea.oip.ModelStatistics;
@@ -42,11 +44,14 @@ import dev.fovea.oip.SystemSharedMemoryStatusRequest;
 import dev.fovea.oip.SystemSharedMemoryStatusResponse;
 import dev.fovea.oip.SystemSharedMemoryUnregisterRequest;
 import dev.fovea.oip.SystemSharedMemoryUnregisterResponse;
+import dev.fovea.oip.TraceSettingRequest;
+import dev.fovea.oip.TraceSettingResponse;
 import dev.fovea.server.inference.InferenceRequest;
 import dev.fovea.server.inference.InputImage;
 import dev.fovea.server.inference.Predictions;
 import dev.fovea.server.limits.ClientText;
 import dev.fovea.server.limits.ImageLimits;
+import dev.fovea.server.logging.LogSettings;
 import dev.fovea.server.metrics.ModelStatistics.Duration;
 import dev.fovea.server.metrics.ModelStatistics.Snapshot;
 import dev.fovea.server.metrics.ServerMetrics;
@@ -58,6 +63,7 @@ import dev.fovea.v1.ModelInfo;
 import dev.fovea.v1.ModelStatus;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.ArrayList;
@@ -127,10 +133,23 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
         reply(responses, ServerReadyResponse.newBuilder().setReady(true).build());
     }
 
+    /**
+     * Whether a model of the repository serves: NOT_FOUND for a name the repository does not hold (as Triton
+     * answers), ready=false for one that failed to load or a version it does not have.
+     */
     @Override
     public void modelReady(ModelReadyRequest request, StreamObserver<ModelReadyResponse> responses) {
-        boolean ready = repository.find(request.getName()).isPresent()
-                && (request.getVersion().isEmpty() || request.getVersion().equals(ServedModel.VERSION));
+        boolean ready;
+        try {
+            InferenceService.servedModel(repository, request.getName());
+            ready = request.getVersion().isEmpty() || request.getVersion().equals(ServedModel.VERSION);
+        } catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() == Status.Code.NOT_FOUND) {
+                responses.onError(e);
+                return;
+            }
+            ready = false;
+        }
         reply(responses, ModelReadyResponse.newBuilder().setReady(ready).build());
     }
 
@@ -391,6 +410,21 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
         } catch (RuntimeException e) {
             responses.onError(Statuses.of(e).asRuntimeException());
         }
+    }
+
+    @Override
+    public void logSettings(LogSettingsRequest request, StreamObserver<LogSettingsResponse> responses) {
+        try {
+            reply(responses, OipLogSettings.update(request, LogSettings.forRootLogger()));
+        } catch (RuntimeException e) {
+            responses.onError(Statuses.of(e).asRuntimeException());
+        }
+    }
+
+    @Override
+    public void traceSetting(TraceSettingRequest request, StreamObserver<TraceSettingResponse> responses) {
+        responses.onError(Status.UNIMPLEMENTED.withDescription("request tracing is not supported yet: Fovea has no "
+                + "trace settings to read or change").asRuntimeException());
     }
 
     @Override

@@ -154,8 +154,9 @@ final class StreamSession implements StreamObserver<StreamPredictRequest>, Shutd
             if (!frame.hasImage()) {
                 throw Statuses.invalid("frame.image is not set");
             }
-            InputImage image = RequestImages.toInput(frame.getImage(), "frame.image", memory, service.pixelBudget());
-            slot.request = InferenceService.newRequest(List.of(image), options.getTopK(),
+            List<InputImage> image = DeclaredInputs.rows(model, List.of(
+                    RequestImages.toInput(frame.getImage(), "frame.image", memory, service.pixelBudget())));
+            slot.request = InferenceService.newRequest(image, options.getTopK(),
                     options.getIncludeOutputTensors(), memory.arena());
         } catch (RuntimeException e) {
             memory.arena().close();

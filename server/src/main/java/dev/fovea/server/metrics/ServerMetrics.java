@@ -90,18 +90,23 @@ public final class ServerMetrics {
         return statisticsOf(model).snapshot();
     }
 
+    /** Starts {@code model}'s statistics (not its Prometheus series) from zero: after its load-time warm-up. */
+    public void forgetStatistics(String model) {
+        statistics.put(model, new ModelStatistics());
+    }
+
     private ModelStatistics statisticsOf(String model) {
         return statistics.computeIfAbsent(model, name -> new ModelStatistics());
     }
 
     /** The observer that records what {@code model}'s runner does. */
     public ModelRunner.Observer observerFor(String model) {
-        ModelStatistics totals = statisticsOf(model);
+        // Looked up per event, not captured: forgetStatistics replaces the model's totals after warm-up.
         return new ModelRunner.Observer() {
             @Override
             public void batchRan(int images, long preprocessNanos, long computeNanos) {
                 batchSizes.labelValues(model).observe(images);
-                totals.batchRan(images, preprocessNanos, computeNanos);
+                statisticsOf(model).batchRan(images, preprocessNanos, computeNanos);
                 stages.labelValues(model, "preprocess").observe(preprocessNanos / 1e9);
                 stages.labelValues(model, "compute").observe(computeNanos / 1e9);
             }
@@ -109,7 +114,7 @@ public final class ServerMetrics {
             @Override
             public void requestRan(long queueNanos, long postprocessNanos) {
                 stages.labelValues(model, "queue").observe(queueNanos / 1e9);
-                totals.requestRan(queueNanos, postprocessNanos);
+                statisticsOf(model).requestRan(queueNanos, postprocessNanos);
                 stages.labelValues(model, "postprocess").observe(postprocessNanos / 1e9);
             }
         };

@@ -102,6 +102,8 @@ public final class ModelRepository implements AutoCloseable {
                     continue;
                 }
                 ServedModel model = load(name, folder, options, compute);
+                // Triton's statistics count clients' requests only; the Prometheus histograms keep the warm-up.
+                options.metrics().forgetStatistics(name);
                 ready.put(name, model);
                 log.info(String.format(Locale.ROOT, "model %s ready on %s (loaded and warmed up in %.0f ms)", name,
                         model.info().getDevice(), (System.nanoTime() - start) / 1e6));

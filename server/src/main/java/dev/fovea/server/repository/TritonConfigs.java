@@ -29,8 +29,8 @@ import java.util.stream.Stream;
  * Triton's ModelConfig ({@code platform: "pytorch_libtorch"} or {@code backend: "pytorch"}) and
  * {@code <model>/<version>/model.pt}. Such a model takes tensors as they are (no preprocessing) and returns its raw
  * outputs. The fields Fovea applies: name, platform/backend, max_batch_size (> 0: the first dimension is the batch),
- * one input, outputs (with label_filename), dynamic_batching (preferred sizes, queue delay), instance_group (count,
- * kind, gpus), default_model_filename, the parameters INTRA_OP_THREAD_COUNT and INFERENCE_MODE, and a latest-one
+ * one input (with its reshape), outputs (with label_filename), dynamic_batching (preferred sizes, queue delay),
+ * instance_group (count, kind, gpus), default_model_filename, the parameters INTRA_OP_THREAD_COUNT and INFERENCE_MODE, and a latest-one
  * version policy; every other field that is set is listed in {@link Read#ignored()}, which the repository logs and
  * reports, never silently drops.
  */
@@ -40,7 +40,7 @@ final class TritonConfigs {
     private static final Set<String> APPLIED = Set.of("name", "platform", "backend", "version_policy",
             "max_batch_size", "input", "output", "dynamic_batching", "instance_group", "default_model_filename",
             "parameters");
-    private static final Set<String> INPUT_FIELDS = Set.of("name", "data_type", "format", "dims");
+    private static final Set<String> INPUT_FIELDS = Set.of("name", "data_type", "format", "dims", "reshape");
     private static final Set<String> OUTPUT_FIELDS = Set.of("name", "data_type", "dims", "label_filename");
     private static final Set<String> BATCHING_FIELDS = Set.of("preferred_batch_size", "max_queue_delay_microseconds");
     private static final Set<String> GROUP_FIELDS = Set.of("name", "kind", "count", "gpus");
@@ -88,6 +88,7 @@ final class TritonConfigs {
             throw new InvalidModelException(file + ": " + triton.getInputCount() + " inputs; Fovea runs models with "
                     + "exactly one input tensor");
         }
+        checkReshape(triton.getInput(0), file);
         if (triton.getOutputCount() == 0) {
             throw new InvalidModelException(file + ": no output is declared");
         }
@@ -142,7 +143,7 @@ final class TritonConfigs {
         return ModelConfigs.withDefaults(fovea, file);
     }
 
-    /** Every set field Fovea does not apply, as a path such as {@code optimization} or {@code input[0].reshape}. */
+    /** Every set field Fovea does not apply, as a path such as {@code optimization} or {@code output[0].reshape}. */
     static List<String> ignoredFields(dev.fovea.oip.ModelConfig triton) {
         List<String> ignored = new ArrayList<>();
         unknown(triton, APPLIED, "", ignored);
@@ -250,8 +251,32 @@ final class TritonConfigs {
         return named;
     }
 
-    /** The input as Fovea's runner sees it, for warm-up: its dims with -1 (variable) read as 1. */
+    /**
+     * A reshape must keep the elements of a row: as many variable (-1) dims as the declared dims, and fixed dims with
+     * the same product, so that every request that passes the dims check reshapes.
+     */
+    private static void checkReshape(ModelInput input, Path file) {
+        if (!input.hasReshape()) {
+            return;
+        }
+        List<Long> dims = input.getDimsList();
+        List<Long> reshape = input.getReshape().getShapeList();
+        long variableDims = dims.stream().filter(d -> d < 0).count();
+        long variableReshape = reshape.stream().filter(d -> d < 0).count();
+        long fixedDims = dims.stream().filter(d -> d >= 0).reduce(1L, Math::multiplyExact);
+        long fixedReshape = reshape.stream().filter(d -> d >= 0).reduce(1L, Math::multiplyExact);
+        if (variableDims != variableReshape || fixedDims != fixedReshape) {
+            throw new InvalidModelException(file + ": input '" + input.getName() + "' reshape " + reshape
+                    + " does not hold the elements of dims " + dims);
+        }
+    }
+
+    /**
+     * The input as the model takes it, for warm-up: its reshape if it has one, else its dims, with -1 (variable)
+     * read as 1.
+     */
     static long[] warmUpShape(ModelInput input) {
-        return input.getDimsList().stream().mapToLong(d -> d < 0 ? 1 : d).toArray();
+        List<Long> shape = input.hasReshape() ? input.getReshape().getShapeList() : input.getDimsList();
+        return shape.stream().mapToLong(d -> d < 0 ? 1 : d).toArray();
     }
 }

@@ -272,7 +272,8 @@ class OpenInferenceServiceTest {
                 32, 3)).addRawInputContents(ByteString.copyFrom(frames(1))).build());
         var stats = oip.modelStatistics(ModelStatisticsRequest.newBuilder().setName("gray").build()).getModelStats(0);
         assertEquals("gray", stats.getName());
-        assertTrue(stats.getInferenceCount() >= 2, "warm-up and the request: " + stats.getInferenceCount());
+        assertTrue(stats.getInferenceCount() >= 1, "the request (the warm-up is not counted): "
+                + stats.getInferenceCount());
         assertTrue(stats.getInferenceStats().getSuccess().getCount() >= 1);
         assertTrue(stats.getInferenceStats().getComputeInfer().getNs() > 0);
         assertTrue(stats.getBatchStatsCount() >= 1);
