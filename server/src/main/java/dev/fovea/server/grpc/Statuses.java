@@ -82,6 +82,8 @@ final class Statuses {
         String trimmed = text.strip();
         int end = Math.max(trimmed.lastIndexOf('\n'), trimmed.lastIndexOf('\r'));
         return end < 0 ? text : trimmed.substring(end + 1).strip();
+    }
+
     /** How calls and streams end once the server has begun to stop. */
     static Status shuttingDown() {
         return Status.UNAVAILABLE.withDescription("server shutting down");
