@@ -1,6 +1,7 @@
 package dev.fovea.server.limits;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -8,6 +9,8 @@ import dev.fovea.server.TestImages;
 import java.io.ByteArrayOutputStream;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
 import javax.imageio.IIOImage;
 import javax.imageio.ImageIO;
 import javax.imageio.ImageWriteParam;
@@ -119,6 +122,26 @@ class ImageHeaderTest {
         byte[] huge = png.clone();
         Arrays.fill(huge, 20, 24, (byte) 0xFF);
         assertTrue(unreadable(huge).contains("IHDR gives 40x4294967295"));
+    }
+
+    @Test
+    void damagedFilesGiveASizeOrUnreadableAndNothingElse() {
+        Random random = new Random(42);
+        List<byte[]> files = List.of(TestImages.file(TestImages.picture(40, 30, 1), "jpg"),
+                TestImages.file(TestImages.picture(40, 30, 1), "png"));
+        for (int i = 0; i < 4000; i++) {
+            byte[] file = files.get(i % 2);
+            byte[] damaged = Arrays.copyOf(file, 3 + random.nextInt(file.length));
+            for (int flips = random.nextInt(4); flips > 0; flips--) {
+                damaged[random.nextInt(damaged.length)] = (byte) random.nextInt(256);
+            }
+            try {
+                ImageHeader.Size size = read(damaged);
+                assertTrue(size.width() > 0 && size.height() > 0, size.toString());
+            } catch (ImageHeader.UnreadableException expected) {
+                assertFalse(expected.getMessage().contains("\n"));
+            }
+        }
     }
 
     @Test
