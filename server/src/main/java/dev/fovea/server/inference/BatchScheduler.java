@@ -181,6 +181,29 @@ final class BatchScheduler {
 
     /** Holds the lock; collects the dead jobs it meets into {@code dropped}. */
     private List<Job> formBatch(List<Drop> dropped) throws InterruptedException {
+        while (true) {
+            List<Job> batch = collect(dropped);
+            if (batch == null) {
+                return null;
+            }
+            // A request taken early may have died while its batch waited to fill.
+            long now = System.nanoTime();
+            for (Iterator<Job> it = batch.iterator(); it.hasNext(); ) {
+                Job job = it.next();
+                InferenceException why = job.deathAt(now, modelName);
+                if (why != null) {
+                    it.remove();
+                    dropped.add(new Drop(job, why));
+                }
+            }
+            if (!batch.isEmpty()) {
+                return batch;
+            }
+        }
+    }
+
+    /** The oldest live job and, with dynamic batching, the ones that join it; null once closed and empty. */
+    private List<Job> collect(List<Drop> dropped) throws InterruptedException {
         Job first;
         while ((first = pollLive(dropped)) == null) {
             if (!accepting) {

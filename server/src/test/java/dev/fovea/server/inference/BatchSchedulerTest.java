@@ -17,6 +17,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -190,6 +191,23 @@ class BatchSchedulerTest {
         assertEquals(InferenceException.Reason.CANCELLED, failure(scheduler.submit(cancelled)));
         assertFalse(cancelled.memory().scope().isAlive());
         assertTrue(instance.batches.isEmpty());
+    }
+
+    @Test
+    void aRequestCancelledWhileItsBatchWaitsToFillIsDroppedBeforeTheBatchRuns() throws Exception {
+        scheduler(64, 8, Batching.dynamic(ONE_MINUTE, 2));
+        instance.release.countDown();
+        AtomicBoolean gone = new AtomicBoolean();
+        InferenceRequest leaving = request(1, InferenceRequest.NO_DEADLINE, gone::get);
+        Job leavingJob = scheduler.submit(leaving);
+        while (scheduler.queueDepth() > 0) {
+            Thread.sleep(1); // until the worker has taken it and waits for a second request
+        }
+        gone.set(true);
+        Job staying = scheduler.submit(live(1));
+        assertEquals(List.of(staying), instance.batches.take());
+        assertEquals(InferenceException.Reason.CANCELLED, failure(leavingJob));
+        assertFalse(leaving.memory().scope().isAlive());
     }
 
     @Test
