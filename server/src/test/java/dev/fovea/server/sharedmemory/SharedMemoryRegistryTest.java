@@ -184,9 +184,9 @@ class SharedMemoryRegistryTest {
         int copied = 0;
         int refused = 0;
         int faultsMidCopy = 0;
-        try (Arena request = Arena.ofShared()) {
+        try {
             for (int i = 0; i < reads; i++) {
-                try {
+                try (Arena request = Arena.ofConfined()) {
                     registry.read(ME, "camera", 0, size, request, "image");
                     copied++;
                 } catch (SharedMemoryException e) {
@@ -227,7 +227,9 @@ class SharedMemoryRegistryTest {
         try (SharedMemoryRegistry open = SharedMemoryRegistry.enabled(root,
                 new SharedMemoryAccess(true, Set.of(SharedMemoryAccess.serverUid())))) {
             open.register(Caller.network(), "r", "frames", 0, 64);
-            assertEquals(64, open.read(Caller.network(), "r", 0, 64, Arena.ofAuto(), "image").byteSize());
+            try (Arena request = Arena.ofConfined()) {
+                assertEquals(64, open.read(Caller.network(), "r", 0, 64, request, "image").byteSize());
+            }
             assertEquals(SharedMemoryException.Reason.PERMISSION_DENIED, refusal(() -> open.write(Caller.network(),
                     "r", 0, List.of(MemorySegment.ofArray(new byte[1])), "output")),
                     "a network caller's uid is unknown, so it owns no file to receive outputs in");
