@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -38,7 +39,9 @@ final class ServeCommand implements Callable<Integer> {
             description = "Folder with one sub-folder per model: model.pt, config.pbtxt, labels.txt.")
     private Path modelRepository;
 
-    @Option(names = "--host", defaultValue = "0.0.0.0", description = "Address to listen on (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--host", defaultValue = "127.0.0.1",
+            description = "Address of the TCP and metrics listeners; 0.0.0.0 for every interface, as containers need "
+                    + "(default: ${DEFAULT-VALUE}, this host only).")
     private String host;
 
     @Option(names = "--port", defaultValue = "8001",
@@ -87,11 +90,18 @@ final class ServeCommand implements Callable<Integer> {
             description = "How long SIGTERM waits for running calls (default: ${DEFAULT-VALUE}).")
     private int graceSeconds;
 
+    @Mixin
+    private SecurityOptions security;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         if (port < 0 && uds == null) {
             throw new ParameterException(spec.commandLine(), "--port -1 turns TCP off; give --uds to listen somewhere");
+        }
+        security.load(spec.commandLine());
+        if (port >= 0 || metricsPort >= 0) {
+            security.warnIfExposed(host, spec.commandLine().getErr());
         }
         TorchRuntime.setIntraOpThreads(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
         out.printf("fovea: libtorch %s, %d intra-op threads, CUDA devices: %d%n", TorchRuntime.torchVersion(),
@@ -105,7 +115,7 @@ final class ServeCommand implements Callable<Integer> {
                                 TorchRuntime.intraOpThreads()), metrics));
         List<NettyServerBuilder> listeners = new ArrayList<>();
         if (port >= 0) {
-            listeners.add(NettyServerBuilder.forAddress(new InetSocketAddress(host, port)));
+            listeners.add(security.tcpListener(new InetSocketAddress(host, port)));
         }
         if (socket != null) {
             listeners.add(socket.serverBuilder());
@@ -118,10 +128,11 @@ final class ServeCommand implements Callable<Integer> {
         if (socket != null) {
             socket.restrictAccess();
         }
-        HTTPServer metricsServer = metricsPort < 0 ? null : HTTPServer.builder().hostname(host).port(metricsPort)
-                .registry(metrics.registry()).buildAndStart();
+        HTTPServer metricsServer = metricsPort < 0 ? null : security.metrics(HTTPServer.builder()).hostname(host)
+                .port(metricsPort).registry(metrics.registry()).buildAndStart();
         if (metricsServer != null) {
-            out.printf("fovea: metrics on http://%s:%d/metrics%n", host, metricsServer.getPort());
+            out.printf("fovea: metrics on %s://%s:%d/metrics%n", security.metricsScheme(), host,
+                    metricsServer.getPort());
         }
         if (port >= 0) {
             out.printf("fovea: serving [%s] on %s:%d%n", server.servedModelNames(), host, server.port());
