@@ -65,6 +65,9 @@ public final class BearerAuthInterceptor implements ServerInterceptor {
         }
         rejections.log(Level.WARNING, () -> "refused " + call.getMethodDescriptor().getFullMethodName() + " from "
                 + call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR) + ": " + verdict.message());
+        // Never call.request() here: gRPC parses a message only once it is requested, and Fovea's marshallers parse
+        // into native memory that only the services' handlers free. Unrequested, a refused call's bytes stay in
+        // Netty's buffers and go back with the stream (RejectedCallMemoryTest).
         call.close(Status.UNAUTHENTICATED.withDescription(verdict.message()), new Metadata());
         return new ServerCall.Listener<>() {};
     }
