@@ -7,9 +7,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * (The server tests hold the same helper; the modules share no test code.) A throw-away PKI made with the openssl CLI in a test's temporary folder, so nothing that expires is committed: a
+ * A throw-away PKI made with the openssl CLI in a test's temporary folder, so nothing that expires is committed: a
  * CA, a server certificate for localhost and 127.0.0.1, a client certificate, and a client certificate from another
- * CA that the server must not trust. EC P-256 keys (quick to make on a busy machine), keys as PKCS#8 PEM.
+ * CA that the server must not trust. EC P-256 keys (quick to make on a busy machine), keys as PKCS#8 PEM. The
+ * server's tests hold the same helper: the modules share no test code.
  */
 public record TestCertificates(Path ca, Path serverCert, Path serverKey, Path clientCert, Path clientKey,
         Path strangerCert, Path strangerKey) {
@@ -17,7 +18,8 @@ public record TestCertificates(Path ca, Path serverCert, Path serverKey, Path cl
     public static TestCertificates create(Path dir) throws IOException, InterruptedException {
         Path ca = authority(dir, "ca");
         Path stranger = authority(dir, "stranger-ca");
-        leaf(dir, "server", ca, "localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
+        leaf(dir, "server", ca, "localhost",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
         leaf(dir, "client", ca, "fovea-test-client", "extendedKeyUsage=clientAuth\n");
         leaf(dir, "stranger", stranger, "fovea-test-stranger", "extendedKeyUsage=clientAuth\n");
         return new TestCertificates(ca, dir.resolve("server.pem"), dir.resolve("server.key"),

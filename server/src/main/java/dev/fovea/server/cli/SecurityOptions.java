@@ -40,7 +40,8 @@ final class SecurityOptions {
 
     @Option(names = "--tls-client-auth", paramLabel = "required|optional",
             description = "With --tls-client-ca: whether every client must present a certificate (and also the token "
-                    + "if --auth-token-file is given), or each presents a certificate or the token (default: required).")
+                    + "if --auth-token-file is given), or each presents a certificate or the token "
+                    + "(default: required).")
     private String tlsClientAuth;
 
     @Option(names = "--auth-token-file", paramLabel = "FILE",
@@ -59,6 +60,8 @@ final class SecurityOptions {
 
     private ServerTls tls;
     private BearerTokens tokens;
+    private boolean healthNeedsToken;
+    private boolean metricsNeedToken;
 
     /**
      * Checks the combination and reads the certificate, key and token files.
@@ -75,10 +78,10 @@ final class SecurityOptions {
         if (tlsClientAuth != null && tlsClientCa == null) {
             throw new ParameterException(commandLine, "--tls-client-auth needs --tls-client-ca");
         }
-        boolean healthNeedsToken = choice(commandLine, "--health-auth", healthAuth, "token", "none");
-        boolean metricsNeedToken = choice(commandLine, "--metrics-auth", metricsAuth, "token", "none");
-        if (authTokenFile == null && (healthNeedsToken || !metricsNeedToken)) {
-            throw new ParameterException(commandLine, "--health-auth and --metrics-auth need --auth-token-file");
+        healthNeedsToken = choice(commandLine, "--health-auth", healthAuth, "token", "none");
+        metricsNeedToken = choice(commandLine, "--metrics-auth", metricsAuth, "token", "none");
+        if (authTokenFile == null && healthNeedsToken) {
+            throw new ParameterException(commandLine, "--health-auth token needs --auth-token-file");
         }
         try {
             if (tlsCert != null) {
@@ -117,7 +120,7 @@ final class SecurityOptions {
                 tls == null ? InsecureServerCredentials.create() : tls.grpcCredentials());
         if (tokens != null) {
             listener.intercept(new BearerAuthInterceptor(tokens,
-                    healthAuth.equalsIgnoreCase("token") ? Set.of() : Set.of(HealthGrpc.SERVICE_NAME),
+                    healthNeedsToken ? Set.of() : Set.of(HealthGrpc.SERVICE_NAME),
                     certificateSuffices()));
         }
         return listener;
@@ -133,7 +136,7 @@ final class SecurityOptions {
         if (tls != null) {
             builder.httpsConfigurator(tls.httpsConfigurator());
         }
-        if (tokens != null && metricsAuth.equalsIgnoreCase("token")) {
+        if (tokens != null && metricsNeedToken) {
             builder.authenticator(new BearerAuthenticator(tokens, certificateSuffices()));
         }
         return builder;

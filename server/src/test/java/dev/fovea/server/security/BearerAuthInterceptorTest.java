@@ -37,7 +37,8 @@ class BearerAuthInterceptorTest {
         health.setStatus("", ServingStatus.SERVING);
         String name = InProcessServerBuilder.generateName();
         server = InProcessServerBuilder.forName(name).directExecutor().addService(health.getHealthService())
-                .intercept(new BearerAuthInterceptor(BearerTokens.of("health-token"), openServices, false)).build().start();
+                .intercept(new BearerAuthInterceptor(BearerTokens.of("health-token"), openServices, false))
+                .build().start();
         channel = InProcessChannelBuilder.forName(name).directExecutor().build();
         return HealthGrpc.newBlockingStub(channel);
     }

@@ -17,7 +17,8 @@ public record TestCertificates(Path ca, Path serverCert, Path serverKey, Path cl
     public static TestCertificates create(Path dir) throws IOException, InterruptedException {
         Path ca = authority(dir, "ca");
         Path stranger = authority(dir, "stranger-ca");
-        leaf(dir, "server", ca, "localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
+        leaf(dir, "server", ca, "localhost",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
         leaf(dir, "client", ca, "fovea-test-client", "extendedKeyUsage=clientAuth\n");
         leaf(dir, "stranger", stranger, "fovea-test-stranger", "extendedKeyUsage=clientAuth\n");
         return new TestCertificates(ca, dir.resolve("server.pem"), dir.resolve("server.key"),

@@ -82,7 +82,8 @@ class TransportSecurityTest {
 
     @Test
     void bothApisAnswerOverTlsWithTheToken() {
-        assertFalse(fovea().withCallCredentials(new BearerCredentials(TOKEN)).listModels(ListModelsRequest.getDefaultInstance())
+        assertFalse(fovea().withCallCredentials(new BearerCredentials(TOKEN))
+                .listModels(ListModelsRequest.getDefaultInstance())
                 .getModelsList().isEmpty());
         assertEquals("fovea", oip().withCallCredentials(new BearerCredentials(TOKEN))
                 .serverMetadata(ServerMetadataRequest.getDefaultInstance()).getName());
@@ -104,9 +105,11 @@ class TransportSecurityTest {
     void bothApisRefuseAWrongTokenWithoutEchoingIt() {
         String wrong = "guess-" + TOKEN;
         StatusRuntimeException v1 = assertThrows(StatusRuntimeException.class,
-                () -> fovea().withCallCredentials(new BearerCredentials(wrong)).listModels(ListModelsRequest.getDefaultInstance()));
+                () -> fovea().withCallCredentials(new BearerCredentials(wrong))
+                        .listModels(ListModelsRequest.getDefaultInstance()));
         StatusRuntimeException v2 = assertThrows(StatusRuntimeException.class, () -> oip()
-                .withCallCredentials(new BearerCredentials(wrong)).serverMetadata(ServerMetadataRequest.getDefaultInstance()));
+                .withCallCredentials(new BearerCredentials(wrong))
+                .serverMetadata(ServerMetadataRequest.getDefaultInstance()));
 
         for (StatusRuntimeException e : new StatusRuntimeException[] {v1, v2}) {
             assertEquals(Status.Code.UNAUTHENTICATED, e.getStatus().getCode());
