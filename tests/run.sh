@@ -6,8 +6,10 @@
 #   - the Python tests (tests/python: fovea.v1 and the Open Inference Protocol) over TCP and over the Unix socket,
 #   - the Node.js tests (tests/node: both APIs over both transports; @grpc/grpc-js from npm),
 #   - the deploy/ checks (tests/python/test_deploy.py: YAML parses, flags exist),
-# and stops the server with SIGTERM. Needs server/target/fovea.jar (mvn install), Debian's python3-grpcio,
-# python3-grpc-tools, python3-pil, python3-yaml, and Node.js with npm (scripts/setup.sh installs them).
+# then starts a second server with TLS (a throw-away CA made with openssl) and a bearer token and runs
+# tests/python/test_security.py against it, and stops both servers with SIGTERM. Needs server/target/fovea.jar
+# (mvn install), openssl, Debian's python3-grpcio, python3-grpc-tools, python3-pil, python3-yaml, and Node.js with
+# npm (scripts/setup.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/java-home.sh
@@ -15,11 +17,14 @@ fovea_use_java
 
 work=$(mktemp -d)
 server_pid=
+secure_pid=
 cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid"
-    wait "$server_pid" || true
-  fi
+  for pid in $server_pid $secure_pid; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid"
+      wait "$pid" || true
+    fi
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -53,3 +58,37 @@ echo "client tests: Node.js against 127.0.0.1:$port and unix://$socket"
 FOVEA_TARGET="127.0.0.1:$port" FOVEA_UDS_TARGET="unix://$socket" bash tests/node/run.sh
 echo "client tests: deploy/ manifests"
 /usr/bin/python3 -m unittest -v tests/python/test_deploy.py
+
+echo "client tests: Python against a server with TLS and a bearer token"
+mkdir "$work/pki"
+(
+  cd "$work/pki"
+  ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 2 -subj /CN=fovea-test-ca
+  openssl req "${ec[@]}" -keyout server.key -out server.csr -subj /CN=localhost
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >server.ext
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 \
+    -extfile server.ext
+) >"$work/pki/openssl.log" 2>&1 || { cat "$work/pki/openssl.log"; exit 1; }
+(umask 077 && head -c 24 /dev/urandom | base64 | tr '+/' '-_' >"$work/tokens")
+java --enable-native-access=ALL-UNNAMED -jar server/target/fovea.jar serve \
+  --model-repository server/src/test/resources/repository --host 127.0.0.1 --port 0 --metrics-port 0 --threads 2 \
+  --tls-cert "$work/pki/server.pem" --tls-key "$work/pki/server.key" --auth-token-file "$work/tokens" \
+  >"$work/secure.log" 2>&1 &
+secure_pid=$!
+secure_port=
+for _ in $(seq 600); do
+  secure_port=$(sed -n 's/^fovea: serving .* on 127.0.0.1:\([0-9]*\)$/\1/p' "$work/secure.log")
+  [ -n "$secure_port" ] && break
+  kill -0 "$secure_pid" 2>/dev/null || { cat "$work/secure.log"; echo "client tests: TLS server exited" >&2; exit 1; }
+  sleep 0.1
+done
+[ -n "$secure_port" ] || { cat "$work/secure.log"; echo "client tests: TLS server did not start" >&2; exit 1; }
+metrics_url=$(sed -n 's/^fovea: metrics on \(https:.*\)$/\1/p' "$work/secure.log")
+if grep -qF -- "$(cat "$work/tokens")" "$work/secure.log"; then
+  echo "client tests: the server logged its token" >&2
+  exit 1
+fi
+FOVEA_SECURE_TARGET="127.0.0.1:$secure_port" FOVEA_CA="$work/pki/ca.pem" FOVEA_TOKEN_FILE="$work/tokens" \
+  FOVEA_METRICS_URL="$metrics_url" FOVEA_STUBS="$work/stubs" \
+  /usr/bin/python3 -m unittest -v tests/python/test_security.py

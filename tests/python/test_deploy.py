@@ -264,6 +264,17 @@ class DeployTest(unittest.TestCase):
             with self.subTest(file=str(file.relative_to(ROOT)), where=where, option=name):
                 self.assertIn(name, known, "`fovea serve --help` does not list %s" % name)
 
+    def test_every_fovea_listens_on_all_interfaces_explicitly(self):
+        # `fovea serve` listens on 127.0.0.1 by default; in a container that is unreachable from kubelet's probes,
+        # other pods and `docker run -p`, so every manifest and image must say --host=0.0.0.0 itself.
+        for file, _, container in fovea_containers():
+            with self.subTest(file=str(file.relative_to(ROOT)), container=container["name"]):
+                self.assertEqual("0.0.0.0", options(container_tokens(container)).get("--host"))
+        for file in DOCKERFILES:
+            entrypoint, cmd = dockerfile_serve_arguments(file)
+            with self.subTest(file=file.name):
+                self.assertEqual("0.0.0.0", options(entrypoint[entrypoint.index("serve") + 1:] + cmd).get("--host"))
+
     def test_dockerfiles_start_from_pinned_tags(self):
         self.assertEqual({"Dockerfile.cpu", "Dockerfile.cuda"}, {p.name for p in DOCKERFILES})
         for file in DOCKERFILES:

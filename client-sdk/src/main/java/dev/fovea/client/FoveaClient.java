@@ -10,11 +10,13 @@ import dev.fovea.v1.PredictRequest;
 import dev.fovea.v1.PredictResponse;
 import dev.fovea.v1.Result;
 import dev.fovea.v1.StreamOptions;
+import io.grpc.CallCredentials;
 import io.grpc.Channel;
 import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.TlsChannelCredentials;
@@ -40,7 +42,12 @@ import java.util.concurrent.TimeUnit;
  * <p><b>Errors.</b> Every call that reaches the server reports failure as a gRPC {@link StatusRuntimeException}
  * whose {@link Status.Code} is the one the service documents: NOT_FOUND for an unknown model, INVALID_ARGUMENT for
  * a bad image, UNAVAILABLE when the server cannot be reached or the model is not ready, RESOURCE_EXHAUSTED when the
- * server is full, DEADLINE_EXCEEDED when the default deadline passed, CANCELLED when the caller cancelled.
+ * server is full, DEADLINE_EXCEEDED when the default deadline passed, CANCELLED when the caller cancelled,
+ * UNAUTHENTICATED when the server wants a {@link BearerToken} and got none or another.
+ *
+ * <p><b>Security.</b> Plaintext by default (a sidecar on loopback or a Unix socket). Against a server with TLS:
+ * {@link Builder#useTransportSecurity()} (system CAs) or {@link Builder#trustedCertificates} (a private CA), plus
+ * {@link Builder#clientCertificate} for mutual TLS and {@link Builder#bearerToken} for a token.
  *
  * <p><b>Ownership.</b> A client built by {@link #forTarget} owns its channel and {@link #close()} shuts it down. A
  * client built by {@link #using} borrows the caller's channel: close() leaves it open and the caller shuts it down.
@@ -66,16 +73,22 @@ public final class FoveaClient implements AutoCloseable {
             this.channel = builder.channel;
             this.ownedChannel = null;
         } else {
-            this.ownedChannel = Grpc.newChannelBuilder(builder.target, builder.credentials).build();
+            ManagedChannelBuilder<?> channelBuilder = Grpc.newChannelBuilder(builder.target, builder.credentials());
+            if (builder.authority != null) {
+                channelBuilder.overrideAuthority(builder.authority);
+            }
+            this.ownedChannel = channelBuilder.build();
             this.channel = ownedChannel;
         }
         this.defaultDeadline = builder.defaultDeadline;
-        this.blockingStub = withLimits(InferenceServiceGrpc.newBlockingStub(channel), builder.maxInboundMessageSize);
-        this.asyncStub = withLimits(InferenceServiceGrpc.newStub(channel), builder.maxInboundMessageSize);
+        this.blockingStub = configured(InferenceServiceGrpc.newBlockingStub(channel), builder);
+        this.asyncStub = configured(InferenceServiceGrpc.newStub(channel), builder);
     }
 
-    private static <S extends AbstractStub<S>> S withLimits(S stub, int maxInboundMessageSize) {
-        return maxInboundMessageSize > 0 ? stub.withMaxInboundMessageSize(maxInboundMessageSize) : stub;
+    private static <S extends AbstractStub<S>> S configured(S stub, Builder builder) {
+        S limited = builder.maxInboundMessageSize > 0
+                ? stub.withMaxInboundMessageSize(builder.maxInboundMessageSize) : stub;
+        return builder.callCredentials != null ? limited.withCallCredentials(builder.callCredentials) : limited;
     }
 
     /**
@@ -89,7 +102,8 @@ public final class FoveaClient implements AutoCloseable {
 
     /**
      * Starts a client over a channel the caller made and keeps: {@link #close()} does not shut it down. Transport
-     * settings belong to that channel; {@link Builder#useTransportSecurity()} throws IllegalStateException.
+     * settings belong to that channel: the TLS methods of the builder throw IllegalStateException (a bearer token
+     * still applies).
      */
     public static Builder using(Channel channel) {
         return new Builder(null, Objects.requireNonNull(channel, "channel"));
@@ -233,7 +247,9 @@ public final class FoveaClient implements AutoCloseable {
 
         private final String target;
         private final Channel channel;
-        private ChannelCredentials credentials = InsecureChannelCredentials.create();
+        private TlsChannelCredentials.Builder tls;
+        private String authority;
+        private CallCredentials callCredentials;
         private int maxInboundMessageSize;
         private Duration defaultDeadline;
 
@@ -242,18 +258,63 @@ public final class FoveaClient implements AutoCloseable {
             this.channel = channel;
         }
 
-        /** Plaintext HTTP/2, the default: for a sidecar on localhost or a trusted network. */
+        /** Plaintext HTTP/2, the default: for a sidecar on localhost or a Unix socket. Drops any TLS setting. */
         public Builder usePlaintext() {
             checkOwnChannel();
-            credentials = InsecureChannelCredentials.create();
+            tls = null;
             return this;
         }
 
-        /** TLS with the JDK's trusted certificates. */
+        /** TLS, trusting the JDK's CA certificates unless {@link #trustedCertificates} names others. */
         public Builder useTransportSecurity() {
             checkOwnChannel();
-            credentials = TlsChannelCredentials.create();
+            if (tls == null) {
+                tls = TlsChannelCredentials.newBuilder();
+            }
             return this;
+        }
+
+        /**
+         * TLS, trusting only the CAs of this PEM bundle to sign the server's certificate (a private CA).
+         *
+         * @throws IOException when the file cannot be read
+         */
+        public Builder trustedCertificates(Path caBundle) throws IOException {
+            useTransportSecurity();
+            tls.trustManager(caBundle.toFile());
+            return this;
+        }
+
+        /**
+         * TLS, presenting this client certificate chain (leaf first) and its PKCS#8 private key, both PEM, to a
+         * server that requires mutual TLS ({@code --tls-client-ca}).
+         *
+         * @throws IOException when a file cannot be read
+         */
+        public Builder clientCertificate(Path certificateChain, Path privateKey) throws IOException {
+            useTransportSecurity();
+            tls.keyManager(certificateChain.toFile(), privateKey.toFile());
+            return this;
+        }
+
+        /**
+         * The name the server's certificate is checked against (and the :authority of calls), when it differs
+         * from the target's host, e.g. a pod reached by IP whose certificate names its service.
+         */
+        public Builder overrideAuthority(String authority) {
+            checkOwnChannel();
+            this.authority = Objects.requireNonNull(authority, "authority");
+            return this;
+        }
+
+        /** Sends {@code authorization: Bearer <token>} with every call (see {@link BearerToken}). */
+        public Builder bearerToken(BearerToken token) {
+            this.callCredentials = Objects.requireNonNull(token, "token");
+            return this;
+        }
+
+        private ChannelCredentials credentials() {
+            return tls == null ? InsecureChannelCredentials.create() : tls.build();
         }
 
         private void checkOwnChannel() {

@@ -1,6 +1,7 @@
 package dev.fovea.bench.load;
 
 import dev.fovea.client.FoveaClient;
+import dev.fovea.client.cli.ConnectionOptions;
 import dev.fovea.torch.PixelFormat;
 import dev.fovea.torch.Preprocessing;
 import dev.fovea.v1.ChannelOrder;
@@ -19,6 +20,7 @@ import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -34,6 +36,9 @@ public final class FoveaBench implements Callable<Integer> {
 
     @Option(names = "--target", defaultValue = "localhost:8001", description = "Server address (default: ${DEFAULT-VALUE}).")
     private String target;
+
+    @Mixin
+    private ConnectionOptions connection;
 
     @Option(names = "--model", required = true, description = "Model name on the server.")
     private String model;
@@ -91,7 +96,8 @@ public final class FoveaBench implements Callable<Integer> {
         Duration measured = Duration.ofSeconds(seconds);
         List<LevelResult> levels = new ArrayList<>();
         ModelInfo info;
-        try (FoveaClient client = FoveaClient.forTarget(target).maxInboundMessageSize(64 << 20).build()) {
+        try (FoveaClient client = connection.configure(FoveaClient.forTarget(target))
+                .maxInboundMessageSize(64 << 20).build()) {
             info = client.getModel(model);
             LoadRun load = new LoadRun(client, model, image, System.err);
             for (String mode : modes) {

@@ -45,7 +45,7 @@ final class ClassifyCommand implements Callable<Integer> {
     private List<Path> files;
 
     @Override
-    public Integer call() {
+    public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         if (topK < 1) {

@@ -8,6 +8,7 @@ import java.io.IOException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.IVersionProvider;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** The {@code fovea-client} command line: one subcommand per job, all talking to the server at {@code --target}. */
@@ -23,6 +24,9 @@ public final class FoveaClientCli {
     @Option(names = "--target", defaultValue = "localhost:8001",
             description = "The server, host:port or any gRPC target (default: ${DEFAULT-VALUE}).")
     private String target;
+
+    @Mixin
+    private ConnectionOptions connection;
 
     /** Set by tests, to talk to an in-process server instead of --target. */
     private final Channel channel;
@@ -51,6 +55,8 @@ public final class FoveaClientCli {
                 problem = describe(status);
             } else if (e instanceof IOException io) {
                 problem = "cannot read " + io.getMessage();
+            } else if (e instanceof IllegalArgumentException bad) {
+                problem = bad.getMessage();
             } else {
                 throw e;
             }
@@ -73,9 +79,14 @@ public final class FoveaClientCli {
                 + (cause == null || cause.getMessage() == null ? "" : " (" + cause.getMessage() + ")");
     }
 
-    /** A client for the subcommand; the caller closes it. */
-    FoveaClient connect() {
-        return channel == null ? FoveaClient.forTarget(target).build() : FoveaClient.using(channel).build();
+    /**
+     * A client for the subcommand; the caller closes it.
+     *
+     * @throws IOException when a certificate, key or token file cannot be read
+     */
+    FoveaClient connect() throws IOException {
+        return channel == null ? connection.configure(FoveaClient.forTarget(target)).build()
+                : FoveaClient.using(channel).build();
     }
 
     static final class Version implements IVersionProvider {

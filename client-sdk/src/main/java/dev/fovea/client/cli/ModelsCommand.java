@@ -2,6 +2,7 @@ package dev.fovea.client.cli;
 
 import dev.fovea.client.FoveaClient;
 import dev.fovea.v1.ModelInfo;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.Locale;
@@ -23,7 +24,7 @@ final class ModelsCommand implements Callable<Integer> {
     private CommandSpec spec;
 
     @Override
-    public Integer call() {
+    public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
         List<ModelInfo> models;
         try (FoveaClient client = cli.connect()) {

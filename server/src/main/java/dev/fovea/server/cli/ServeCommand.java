@@ -23,6 +23,7 @@ import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -48,7 +49,9 @@ final class ServeCommand implements Callable<Integer> {
             description = "Folder with one sub-folder per model: model.pt, config.pbtxt, labels.txt.")
     private Path modelRepository;
 
-    @Option(names = "--host", defaultValue = "0.0.0.0", description = "Address to listen on (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--host", defaultValue = "127.0.0.1",
+            description = "Address of the TCP and metrics listeners; 0.0.0.0 for every interface, as containers need "
+                    + "(default: ${DEFAULT-VALUE}, this host only).")
     private String host;
 
     @Option(names = "--port", defaultValue = "8001",
@@ -117,6 +120,9 @@ final class ServeCommand implements Callable<Integer> {
                     + "the exit status is 0 if they drained in time (default: ${DEFAULT-VALUE}).")
     private int graceSeconds;
 
+    @Mixin
+    private SecurityOptions security;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
@@ -134,6 +140,10 @@ final class ServeCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(),
                     "--allow-shared-memory-tcp and --shared-memory-uids need --allow-shared-memory");
         }
+        security.load(spec.commandLine());
+        if (port >= 0 || metricsPort >= 0) {
+            security.warnIfExposed(host, spec.commandLine().getErr());
+        }
         TorchRuntime.setIntraOpThreads(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
         out.printf("fovea: libtorch %s, %d intra-op threads, CUDA devices: %d%n", TorchRuntime.torchVersion(),
                 TorchRuntime.intraOpThreads(), TorchRuntime.cudaDeviceCount());
@@ -146,7 +156,7 @@ final class ServeCommand implements Callable<Integer> {
                                 TorchRuntime.intraOpThreads()), metrics));
         List<NettyServerBuilder> listeners = new ArrayList<>();
         if (port >= 0) {
-            listeners.add(NettyServerBuilder.forAddress(new InetSocketAddress(host, port)));
+            listeners.add(security.tcpListener(new InetSocketAddress(host, port)));
         }
         if (socket != null) {
             listeners.add(socket.serverBuilder());
@@ -160,10 +170,12 @@ final class ServeCommand implements Callable<Integer> {
         if (socket != null) {
             socket.restrictAccess();
         }
-        HTTPServer metricsServer = metricsPort < 0 ? null : HTTPServer.builder().hostname(host).port(metricsPort)
-                .registry(metrics.registry()).executorService(ScrapeExecutor.create()).buildAndStart();
+        HTTPServer metricsServer = metricsPort < 0 ? null : security.metrics(HTTPServer.builder()).hostname(host)
+                .port(metricsPort).registry(metrics.registry()).executorService(ScrapeExecutor.create())
+                .buildAndStart();
         if (metricsServer != null) {
-            out.printf("fovea: metrics on http://%s:%d/metrics%n", host, metricsServer.getPort());
+            out.printf("fovea: metrics on %s://%s:%d/metrics%n", security.metricsScheme(), host,
+                    metricsServer.getPort());
         }
         if (port >= 0) {
             out.printf("fovea: serving [%s] on %s:%d%n", server.servedModelNames(), host, server.port());
