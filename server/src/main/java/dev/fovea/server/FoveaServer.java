@@ -109,11 +109,12 @@ public final class FoveaServer {
 
     /**
      * Stops the server: health reports NOT_SERVING and new calls get UNAVAILABLE at once; running unary calls finish;
-     * streams take no more messages, answer the ones they took and end with UNAVAILABLE. Whatever still runs after
-     * {@code graceMillis} is cancelled. Then drains the models' queues and frees their native memory. A later call
-     * (or one concurrent with the first) waits for the first and returns its result.
+     * streams take no more messages, answer the ones they took and end with UNAVAILABLE. Inference calls still
+     * running after {@code graceMillis} are cancelled, and so, once inference calls are over, are health Watch and
+     * reflection streams. Then drains the models' queues and frees their native memory. A later call (or one
+     * concurrent with the first) waits for the first and returns its result.
      *
-     * @return true if every call ended by itself within the grace, false if some had to be cancelled
+     * @return true if every inference call ended by itself within the grace, false if some had to be cancelled
      */
     public synchronized boolean stop(long graceMillis) throws InterruptedException {
         if (drained != null) {
@@ -122,15 +123,15 @@ public final class FoveaServer {
         health.enterTerminalState();
         shutdownDrain.begin();
         servers.forEach(Server::shutdown);
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis);
-        boolean clean = true;
+        boolean clean = shutdownDrain.awaitCalls(graceMillis);
+        if (!clean) {
+            log.warning("calls still running after " + graceMillis + " ms; cancelling them");
+        }
+        // What is left now either ran past the grace or only observes the server (a health Watch, a reflection
+        // stream) and would hold it open for the whole grace: cancel it.
         for (Server server : servers) {
-            if (!server.awaitTermination(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
-                log.warning("calls still running after " + graceMillis + " ms; cancelling them");
-                clean = false;
-                server.shutdownNow();
-                server.awaitTermination(5, TimeUnit.SECONDS);
-            }
+            server.shutdownNow();
+            server.awaitTermination(5, TimeUnit.SECONDS);
         }
         repository.close();
         sharedMemory.close();

@@ -1,5 +1,6 @@
 package dev.fovea.server.grpc;
 
+import io.grpc.ForwardingServerCallListener;
 import io.grpc.Metadata;
 import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
@@ -10,11 +11,14 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 
 /**
  * How the inference services stop: once {@link #begin} is called, calls that start get UNAVAILABLE, and every open
  * stream stops taking messages, answers the ones it took and then ends with UNAVAILABLE. Streams would otherwise be
- * served for the whole grace period and then cut, leaving the frames they had sent unanswered.
+ * served for the whole grace period and then cut, leaving the frames they had sent unanswered. {@link #awaitCalls}
+ * tells when every inference call has ended: what else is still open then (health Watch streams, reflection) only
+ * observes the server and never ends by itself, so the caller can cut it instead of waiting out the grace for it.
  *
  * <p>Thread-safe. Streams register when they start and unregister when they end, so the set holds exactly the open
  * streams (a stream's state is never left behind after it ends, however it ends).
@@ -28,6 +32,8 @@ public final class ShutdownDrain {
     }
 
     private final Set<Stream> open = new HashSet<>();
+    /** Inference calls started and not yet complete or cancelled. */
+    private int calls;
     private boolean draining;
 
     /** {@code service} with every call that starts after {@link #begin} refused with UNAVAILABLE. */
@@ -36,13 +42,70 @@ public final class ShutdownDrain {
             @Override
             public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
                     ServerCallHandler<Q, R> next) {
-                if (draining()) {
+                if (!callStarted()) {
                     call.close(Statuses.shuttingDown(), new Metadata());
                     return new ServerCall.Listener<>() {};
                 }
-                return next.startCall(call, headers);
+                ServerCall.Listener<Q> listener;
+                try {
+                    listener = next.startCall(call, headers);
+                } catch (RuntimeException e) {
+                    callEnded();
+                    throw e;
+                }
+                // gRPC ends every call with exactly one of onComplete and onCancel.
+                return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(listener) {
+                    @Override
+                    public void onComplete() {
+                        try {
+                            super.onComplete();
+                        } finally {
+                            callEnded();
+                        }
+                    }
+
+                    @Override
+                    public void onCancel() {
+                        try {
+                            super.onCancel();
+                        } finally {
+                            callEnded();
+                        }
+                    }
+                };
             }
         });
+    }
+
+    /** Counts a call that starts; false, counting nothing, if the drain has begun. */
+    private synchronized boolean callStarted() {
+        if (draining) {
+            return false;
+        }
+        calls++;
+        return true;
+    }
+
+    private synchronized void callEnded() {
+        if (--calls == 0) {
+            notifyAll();
+        }
+    }
+
+    /**
+     * Waits until no inference call is running, at most {@code timeoutMillis}; call after {@link #begin}. Returns
+     * whether they all ended.
+     */
+    public synchronized boolean awaitCalls(long timeoutMillis) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+        while (calls > 0) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                return false;
+            }
+            TimeUnit.NANOSECONDS.timedWait(this, left);
+        }
+        return true;
     }
 
     /**
@@ -78,7 +141,4 @@ public final class ShutdownDrain {
         return open.size();
     }
 
-    private synchronized boolean draining() {
-        return draining;
-    }
 }

@@ -19,40 +19,42 @@ import java.util.function.LongSupplier;
 public final class IdleReclaimer implements AutoCloseable {
 
     private final LongSupplier work;
-    private final Optional<NativeHeap> nativeHeap = NativeHeap.ofThisProcess();
+    private final Runnable reclaim;
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
             task -> Thread.ofPlatform().name("fovea-reclaim").daemon().unstarted(task));
     // Only the timer thread touches these.
     private long lastSeen;
     private long lastReclaimed;
 
-    private IdleReclaimer(LongSupplier work) {
+    IdleReclaimer(LongSupplier work, Runnable reclaim) {
         this.work = work;
+        this.reclaim = reclaim;
         this.lastSeen = work.getAsLong();
         this.lastReclaimed = lastSeen;
     }
 
     /** Starts watching {@code work}, a count that grows with every request served. */
     public static IdleReclaimer start(LongSupplier work, long period, TimeUnit unit) {
-        IdleReclaimer reclaimer = new IdleReclaimer(work);
+        Optional<NativeHeap> nativeHeap = NativeHeap.ofThisProcess();
+        IdleReclaimer reclaimer = new IdleReclaimer(work, () -> {
+            // The collection lets G1 uncommit the heap it no longer needs and frees native memory held by
+            // unreachable owners, which the trim can then return.
+            System.gc();
+            nativeHeap.ifPresent(NativeHeap::trim);
+        });
         reclaimer.timer.scheduleWithFixedDelay(reclaimer::look, period, period, unit);
         return reclaimer;
     }
 
-    private void look() {
+    /** One look at the work count; the timer calls it every period. */
+    void look() {
         long now = work.getAsLong();
         boolean idle = now == lastSeen;
         lastSeen = now;
         if (idle && now != lastReclaimed) {
             lastReclaimed = now;
-            reclaim();
+            reclaim.run();
         }
-    }
-
-    /** Collects the heap, so G1 can uncommit it, then trims malloc's arenas (the collection frees native memory). */
-    void reclaim() {
-        System.gc();
-        nativeHeap.ifPresent(NativeHeap::trim);
     }
 
     @Override

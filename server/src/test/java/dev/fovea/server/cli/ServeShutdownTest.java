@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Test;
 class ServeShutdownTest {
 
     private static final int STREAMS_PER_API = 8;
-    private static final int ANSWERS_BEFORE_SIGTERM = 3;
+    private static final int ANSWERS_BEFORE_SIGTERM = 2;
 
     @Test
     void sigtermDrainsEveryStreamThenExitsZero() throws Exception {

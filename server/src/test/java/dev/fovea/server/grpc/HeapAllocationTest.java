@@ -32,8 +32,8 @@ import org.junit.jupiter.api.Test;
  */
 class HeapAllocationTest {
 
-    private static final int WARM_UP = 30;
-    private static final int MEASURED = 30;
+    private static final int WARM_UP = 10;
+    private static final int MEASURED = 10;
 
     private static FoveaServer server;
     private static ManagedChannel channel;

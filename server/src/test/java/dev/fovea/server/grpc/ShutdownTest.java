@@ -15,15 +15,23 @@ import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.v1.StreamPredictRequest;
 import dev.fovea.v1.StreamPredictResponse;
 import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.health.v1.HealthGrpc;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.NettyServerBuilder;
+import io.grpc.stub.StreamObserver;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
 import org.junit.jupiter.api.Test;
 
-/** Stopping the server while streams keep sending, over real Netty on loopback. */
+/** Stopping the server while clients keep calling, over real Netty on loopback. */
 class ShutdownTest {
 
     private static final int STREAMS_PER_API = 6;
@@ -60,6 +68,45 @@ class ShutdownTest {
             assertEquals(0, cnn.fail().count(), "no accepted frame failed or was cancelled");
             assertEquals(cnn.success().count(), answered, "every frame the server ran was answered");
             assertEquals(0, server.openStreams());
+        } finally {
+            channel.shutdownNow();
+            server.stop(5_000);
+        }
+    }
+
+    @Test
+    void healthTurnsNotServingAtOnceAndAnOpenWatchDoesNotHoldTheServer() throws Exception {
+        ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
+        ModelRepository repository =
+                ModelRepository.open(TestServer.repositoryPath(), new ModelRepository.Options(64, 2, metrics));
+        FoveaServer server = FoveaServer.builder(repository, metrics).callThreads(4)
+                .listener(NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))).build().start();
+        ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
+        try {
+            BlockingQueue<Object> watched = new LinkedBlockingQueue<>();
+            HealthGrpc.newStub(channel).watch(HealthCheckRequest.getDefaultInstance(), new StreamObserver<>() {
+                @Override
+                public void onNext(HealthCheckResponse response) {
+                    watched.add(response.getStatus());
+                }
+
+                @Override
+                public void onError(Throwable t) {
+                    watched.add(Status.fromThrowable(t).getCode());
+                }
+
+                @Override
+                public void onCompleted() {
+                    watched.add("completed");
+                }
+            });
+            assertEquals(ServingStatus.SERVING, watched.take());
+
+            assertTrue(server.stop(60_000), "the server stopped without waiting out the grace for the watch");
+
+            assertEquals(ServingStatus.NOT_SERVING, watched.take());
+            // Cut once inference calls are over: the transport resets the stream, which the client reads as CANCELLED.
+            assertEquals(Status.Code.CANCELLED, watched.take());
         } finally {
             channel.shutdownNow();
             server.stop(5_000);
