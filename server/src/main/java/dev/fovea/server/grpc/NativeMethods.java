@@ -26,9 +26,10 @@ import java.util.function.Consumer;
 final class NativeMethods {
 
     /**
-     * How deep protobuf may nest while parsing a request. The deepest request of either service nests 4 messages
-     * (ModelInferRequest, InferInputTensor, its parameters map entry, InferParameter); protobuf's default of 100 would
-     * let every garbage message make the parser recurse 100 levels before it is refused.
+     * How deep protobuf may nest while parsing a request. The deepest request of either service, a StreamPredictRequest
+     * frame, nests messages 4 levels below itself (RequestNestingLimitTest keeps every request under half this);
+     * protobuf's default of 100 would let every garbage message make the parser recurse 100 levels before it is
+     * refused.
      */
     static final int REQUEST_NESTING_LIMIT = 16;
 

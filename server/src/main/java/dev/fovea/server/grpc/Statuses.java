@@ -12,6 +12,9 @@ import java.util.concurrent.ExecutionException;
 /** The one place where failures become gRPC statuses. */
 final class Statuses {
 
+    /** The most characters of a parser's reason that an unparseable-request status carries. */
+    private static final int MAX_PARSE_REASON_CHARS = 160;
+
     private Statuses() {}
 
     static Status of(Throwable failure) {
@@ -44,9 +47,6 @@ final class Statuses {
         }
         return Status.INTERNAL.withDescription("unexpected server error: " + cause).withCause(cause);
     }
-
-    /** The most characters of a parser's reason that an unparseable-request status carries. */
-    private static final int MAX_PARSE_REASON_CHARS = 160;
 
     /**
      * A request the transport could not turn into a {@code messageType}: INVALID_ARGUMENT naming the type and the
