@@ -2,6 +2,7 @@ package dev.fovea.server;
 
 import dev.fovea.oip.GRPCInferenceServiceGrpc;
 import dev.fovea.server.grpc.InferenceService;
+import dev.fovea.server.grpc.LenientServices;
 import dev.fovea.server.grpc.OpenInferenceService;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
@@ -65,8 +66,8 @@ public final class FoveaServer {
                     .executor(callExecutor)
                     .addService(inference)
                     .addService(openInference)
-                    .addService(health.getHealthService())
-                    .addService(ProtoReflectionServiceV1.newInstance())
+                    .addService(LenientServices.of(health.getHealthService()))
+                    .addService(LenientServices.of(ProtoReflectionServiceV1.newInstance()))
                     .build());
         }
     }

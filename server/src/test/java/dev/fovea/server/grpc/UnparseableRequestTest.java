@@ -25,8 +25,10 @@ import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.ServiceDescriptor;
 import io.grpc.Status;
+import io.grpc.health.v1.HealthGrpc;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.NettyServerBuilder;
+import io.grpc.reflection.v1.ServerReflectionGrpc;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -151,6 +153,15 @@ class UnparseableRequestTest {
             }
         }
         assertEquals(24, methods, "fovea.v1 has 4 methods and inference.GRPCInferenceService 20");
+    }
+
+    @Test
+    void healthAndReflectionRefuseGarbageTheSameWay() {
+        for (MethodDescriptor<?, ?> method : List.of(HealthGrpc.getCheckMethod(),
+                ServerReflectionGrpc.getServerReflectionInfoMethod())) {
+            Status status = new RawCall(method).send(GARBAGE.get("a bad wire type")).halfClose().awaitClose();
+            assertRefused(method, status, method.getFullMethodName());
+        }
     }
 
     @Test
