@@ -3,6 +3,7 @@ package dev.fovea.server;
 import dev.fovea.oip.GRPCInferenceServiceGrpc;
 import dev.fovea.server.grpc.Callers;
 import dev.fovea.server.grpc.InferenceService;
+import dev.fovea.server.grpc.LenientServices;
 import dev.fovea.server.grpc.OpenInferenceService;
 import dev.fovea.server.grpc.ShutdownDrain;
 import dev.fovea.server.limits.ImageLimits;
@@ -73,8 +74,8 @@ public final class FoveaServer {
                     .intercept(new Callers())
                     .addService(inference)
                     .addService(openInference)
-                    .addService(health.getHealthService())
-                    .addService(ProtoReflectionServiceV1.newInstance())
+                    .addService(LenientServices.of(health.getHealthService()))
+                    .addService(LenientServices.of(ProtoReflectionServiceV1.newInstance()))
                     .build());
         }
     }

@@ -56,7 +56,8 @@ final class NativeMessageMarshaller<T extends Message> implements PrototypeMarsh
 
     @SuppressWarnings("unchecked")
     NativeMessageMarshaller(T prototype) {
-        this.ordinary = (PrototypeMarshaller<T>) ProtoUtils.marshaller(prototype);
+        this.ordinary = (PrototypeMarshaller<T>) ProtoUtils.marshallerWithRecursionLimit(prototype,
+                NativeMethods.REQUEST_NESTING_LIMIT);
         this.parser = (Parser<T>) prototype.getParserForType();
     }
 
@@ -90,6 +91,7 @@ final class NativeMessageMarshaller<T extends Message> implements PrototypeMarsh
             CodedInputStream input = UnsafeByteOperations.unsafeWrap(bytes.asByteBuffer()).newCodedInput();
             input.enableAliasing(true);
             input.setSizeLimit(Integer.MAX_VALUE);
+            input.setRecursionLimit(NativeMethods.REQUEST_NESTING_LIMIT);
             T message = parser.parseFrom(input);
             input.checkLastTagWas(0);
             parsed.put(message, new NativeMessage(arena, bytes));

@@ -1,5 +1,6 @@
 package dev.fovea.server.grpc;
 
+import com.google.protobuf.InvalidProtocolBufferException;
 import dev.fovea.server.inference.InferenceException;
 import dev.fovea.server.limits.ThrottledLog;
 import dev.fovea.server.sharedmemory.SharedMemoryException;
@@ -19,6 +20,9 @@ final class Statuses {
     /** Full texts of multi-line model errors, which clients can cause as often as they like. */
     private static final ThrottledLog tracebacks =
             new ThrottledLog(Logger.getLogger(Statuses.class.getName()), Duration.ofMinutes(1));
+
+    /** The most characters of a parser's reason that an unparseable-request status carries. */
+    private static final int MAX_PARSE_REASON_CHARS = 160;
 
     private Statuses() {}
 
@@ -87,6 +91,30 @@ final class Statuses {
     /** How calls and streams end once the server has begun to stop. */
     static Status shuttingDown() {
         return Status.UNAVAILABLE.withDescription("server shutting down");
+    }
+
+    /**
+     * A request the transport could not turn into a {@code messageType}: INVALID_ARGUMENT naming the type and the
+     * parser's reason (its first sentence: protobuf's messages are fixed texts, never the client's bytes); INTERNAL if
+     * the failure was not the message's fault.
+     */
+    static Status unparseable(String messageType, Throwable failure) {
+        for (Throwable cause = failure; cause != null; cause = cause.getCause()) {
+            if (cause instanceof InvalidProtocolBufferException e) {
+                return Status.INVALID_ARGUMENT.withDescription("the request is not a valid " + messageType + ": "
+                        + firstSentence(e.getMessage())).withCause(e);
+            }
+        }
+        return Status.INTERNAL.withDescription("could not read a " + messageType + " request: "
+                + firstSentence(String.valueOf(failure))).withCause(failure);
+    }
+
+    private static String firstSentence(String text) {
+        String line = text == null ? "no reason given" : text.replace('\n', ' ').replace('\r', ' ');
+        int end = line.indexOf(".  ");
+        String sentence = end < 0 ? line : line.substring(0, end + 1);
+        return sentence.length() <= MAX_PARSE_REASON_CHARS ? sentence
+                : sentence.substring(0, MAX_PARSE_REASON_CHARS) + "…";
     }
 
     static InferenceException invalid(String message) {
