@@ -46,6 +46,7 @@ public final class FoveaServer {
     private final ExecutorService callExecutor;
     private final HealthStatusManager health = new HealthStatusManager();
     private final List<Server> servers = new ArrayList<>();
+    private final OpenInferenceService openInferenceService;
 
     private FoveaServer(Builder builder) {
         this.repository = builder.repository;
@@ -58,8 +59,8 @@ public final class FoveaServer {
                 .name("fovea-grpc-" + threadNumber.incrementAndGet()).daemon().unstarted(task));
         ServerServiceDefinition inference =
                 new InferenceService(repository, callExecutor, metrics, sharedMemory).definition();
-        ServerServiceDefinition openInference =
-                new OpenInferenceService(repository, callExecutor, metrics, sharedMemory).definition();
+        this.openInferenceService = new OpenInferenceService(repository, callExecutor, metrics, sharedMemory);
+        ServerServiceDefinition openInference = openInferenceService.definition();
         for (ServerBuilder<?> listener : builder.listeners) {
             servers.add(listener
                     .executor(callExecutor)
@@ -124,6 +125,11 @@ public final class FoveaServer {
         for (Server server : servers) {
             server.awaitTermination();
         }
+    }
+
+    /** The Open Inference Protocol service, for the HTTP binding to call (it serves the same queues). */
+    public OpenInferenceService openInference() {
+        return openInferenceService;
     }
 
     public ModelRepository repository() {

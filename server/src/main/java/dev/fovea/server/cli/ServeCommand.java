@@ -1,6 +1,7 @@
 package dev.fovea.server.cli;
 
 import dev.fovea.server.FoveaServer;
+import dev.fovea.server.http.HttpServer;
 import dev.fovea.server.inference.CpuCompute;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
@@ -28,7 +29,7 @@ import picocli.CommandLine.Spec;
  * or SIGINT, when it stops accepting calls, finishes the running ones and frees native memory.
  */
 @Command(name = "serve", mixinStandardHelpOptions = true,
-        description = "Serve the models of a model repository over gRPC.")
+        description = "Serve the models of a model repository over gRPC and HTTP.")
 final class ServeCommand implements Callable<Integer> {
 
     @Spec
@@ -61,6 +62,11 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--metrics-port", defaultValue = "8002",
             description = "Port of the Prometheus endpoint (/metrics); 0 picks a free one, -1 turns it off (default: ${DEFAULT-VALUE}).")
     private int metricsPort;
+
+    @Option(names = "--http-port", defaultValue = "8000",
+            description = "Port of the Open Inference Protocol's HTTP/REST binding (KServe v2 REST with Triton's "
+                    + "extensions); 0 picks a free one, -1 turns it off (default: ${DEFAULT-VALUE}).")
+    private int httpPort;
 
     @Option(names = "--max-message-bytes", defaultValue = "67108864",
             description = "Largest request message accepted; larger ones get RESOURCE_EXHAUSTED (default: ${DEFAULT-VALUE}).")
@@ -120,6 +126,12 @@ final class ServeCommand implements Callable<Integer> {
         }
         HTTPServer metricsServer = metricsPort < 0 ? null : HTTPServer.builder().hostname(host).port(metricsPort)
                 .registry(metrics.registry()).buildAndStart();
+        // Event loops parse and route; they never compute, so a few serve any number of connections.
+        HttpServer http = httpPort < 0 ? null : HttpServer.start(server.openInference(), host, httpPort,
+                maxMessageBytes, Math.min(4, Runtime.getRuntime().availableProcessors()));
+        if (http != null) {
+            out.printf("fovea: HTTP on http://%s:%d%n", host, http.port());
+        }
         if (metricsServer != null) {
             out.printf("fovea: metrics on http://%s:%d/metrics%n", host, metricsServer.getPort());
         }
@@ -133,7 +145,13 @@ final class ServeCommand implements Callable<Integer> {
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("fovea-shutdown").unstarted(() -> {
             try {
+                if (http != null) {
+                    http.stopAccepting();
+                }
                 server.stop(graceSeconds * 1000L);
+                if (http != null) {
+                    http.close();
+                }
                 if (socket != null) {
                     socket.close();
                 }
