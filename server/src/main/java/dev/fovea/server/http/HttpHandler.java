@@ -15,6 +15,7 @@ import io.netty.util.ReferenceCountUtil;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -76,17 +77,27 @@ final class HttpHandler extends ChannelInboundHandlerAdapter {
         } finally {
             request.release();
         }
-        reply.whenComplete((done, failure) -> ctx.executor().execute(() -> {
-            Reply answer;
+        reply.whenComplete((done, failure) -> {
             try {
-                answer = done != null ? done : Reply.failure(failure);
-            } catch (RuntimeException e) {
-                log.log(Level.WARNING, () -> "HTTP error reply failed: " + e);
-                ctx.close();
-                return;
+                ctx.executor().execute(() -> {
+                    Reply answer;
+                    try {
+                        answer = done != null ? done : Reply.failure(failure);
+                    } catch (RuntimeException e) {
+                        log.log(Level.WARNING, () -> "HTTP error reply failed: " + e);
+                        ctx.close();
+                        return;
+                    }
+                    write(ctx, answer, keepAlive, context);
+                });
+            } catch (RejectedExecutionException e) {
+                // The event loops stopped (shutdown) before the inference finished: free its outputs here.
+                if (done != null) {
+                    done.response().release();
+                    closeQuietly(done.afterWrite());
+                }
             }
-            write(ctx, answer, keepAlive, context);
-        }));
+        });
     }
 
     /** The codec's limits (4 KiB request line, 8 KiB headers) answer with their own codes; anything else is 400. */
@@ -108,11 +119,7 @@ final class HttpHandler extends ChannelInboundHandlerAdapter {
             response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
         }
         ctx.writeAndFlush(response).addListener(written -> {
-            try {
-                reply.afterWrite().close();
-            } catch (Exception e) {
-                log.log(Level.WARNING, () -> "freeing a response's memory failed: " + e);
-            }
+            closeQuietly(reply.afterWrite());
             context.close();
             inFlight = null;
             busy = false;
@@ -122,6 +129,14 @@ final class HttpHandler extends ChannelInboundHandlerAdapter {
                 next(ctx);
             }
         });
+    }
+
+    private static void closeQuietly(AutoCloseable memory) {
+        try {
+            memory.close();
+        } catch (Exception e) {
+            log.log(Level.WARNING, () -> "freeing a response's memory failed: " + e);
+        }
     }
 
     @Override
