@@ -16,6 +16,7 @@ import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import com.google.protobuf.ByteString;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -26,6 +27,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.AfterAll;
@@ -58,7 +60,7 @@ class HttpBindingTest {
         server.close();
     }
 
-    private record Answer(int status, Map<String, java.util.List<String>> headers, byte[] body) {
+    private record Answer(int status, Map<String, List<String>> headers, byte[] body) {
         JsonObject json() {
             return JsonParser.parseString(text()).getAsJsonObject();
         }
@@ -279,6 +281,27 @@ class HttpBindingTest {
         Answer wrongMethod = get("/v2/models/raw/infer");
         assertEquals(405, wrongMethod.status());
         assertEquals("POST", wrongMethod.headers().get("allow").getFirst());
+    }
+
+    @Test
+    void pipelinedRequestsAreAnsweredInTheOrderTheyCame() throws Exception {
+        byte[] frame = new byte[16 * 16 * 3];
+        String header = "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 16, 16, 3], \"datatype\": \"UINT8\", "
+                + "\"parameters\": {\"binary_data_size\": " + frame.length + "}}]}";
+        ByteArrayOutputStream requests = new ByteArrayOutputStream();
+        requests.writeBytes(("POST /v2/models/slow/infer HTTP/1.1\r\nHost: test\r\nInference-Header-Content-Length: "
+                + header.length() + "\r\nContent-Length: " + (header.length() + frame.length) + "\r\n\r\n" + header)
+                .getBytes(StandardCharsets.US_ASCII));
+        requests.writeBytes(frame);
+        requests.writeBytes("GET /v2/health/live HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+                .getBytes(StandardCharsets.US_ASCII));
+        try (Socket socket = new Socket("127.0.0.1", http.port())) {
+            socket.getOutputStream().write(requests.toByteArray());
+            String answers = new String(socket.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+            int infer = answers.indexOf("\"model_name\":\"slow\"");
+            int live = answers.lastIndexOf("HTTP/1.1 200 OK");
+            assertTrue(infer > 0 && live > infer, "the slow inference is answered first: " + answers);
+        }
     }
 
     @Test
