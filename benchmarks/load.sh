@@ -70,7 +70,7 @@ bench=(java --enable-native-access=ALL-UNNAMED -cp benchmarks/target/fovea-bench
 
 echo "load: fovea serve --threads $threads on 127.0.0.1:$fovea_port" >&2
 java --enable-native-access=ALL-UNNAMED -jar server/target/fovea.jar serve --model-repository "$repo" \
-  --host 127.0.0.1 --port "$fovea_port" --metrics-port -1 --threads "$threads" >"$out/fovea.log" 2>&1 &
+  --host 127.0.0.1 --port "$fovea_port" --metrics-port -1 --http-port -1 --threads "$threads" >"$out/fovea.log" 2>&1 &
 server_pid=$!
 wait_for "$out/fovea.log" "^fovea: serving"
 for model in "${models[@]}"; do

@@ -29,7 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 java --enable-native-access=ALL-UNNAMED -jar server/target/fovea.jar serve --model-repository "$repo" \
-  --host 127.0.0.1 --port 8103 --metrics-port -1 --threads 2 --uds "$work/fovea.sock" --allow-shared-memory \
+  --host 127.0.0.1 --port 8103 --metrics-port -1 --http-port -1 --threads 2 --uds "$work/fovea.sock" --allow-shared-memory \
   --allow-shared-memory-tcp >"$work/server.log" 2>&1 &
 server_pid=$!
 until grep -q "on unix://" "$work/server.log"; do

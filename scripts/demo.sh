@@ -39,7 +39,7 @@ trap stop_server EXIT
 
 echo "demo: starting fovea serve on 127.0.0.1:$port"
 java --enable-native-access=ALL-UNNAMED -jar server/target/fovea.jar serve --model-repository models/demo \
-  --host 127.0.0.1 --port "$port" >"$log" 2>&1 &
+  --host 127.0.0.1 --port "$port" --http-port -1 >"$log" 2>&1 &
 server_pid=$!
 until grep -q "^fovea: serving" "$log"; do
   if ! kill -0 "$server_pid" 2>/dev/null; then

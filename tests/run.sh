@@ -3,6 +3,8 @@
 # `fovea serve` on the server tests' model repository on a free TCP port and on a Unix socket, with shared memory on
 # (by default for Unix socket peers with the server's uid only: the Python tests use it over the socket and check that
 # TCP is refused), then runs
+#   - the Python tests of the HTTP/REST binding (tests/python/test_oip_http.py, standard library only) and the
+#     README's curl examples (tests/http/curl.sh) against the port it prints for --http-port 0,
 #   - the Python tests (tests/python: fovea.v1 and the Open Inference Protocol) over TCP and over the Unix socket,
 #   - the Node.js tests (tests/node: both APIs over both transports; @grpc/grpc-js from npm),
 #   - the deploy/ checks (tests/python/test_deploy.py: YAML parses, flags exist),
@@ -37,7 +39,7 @@ touch "$work/stubs/fovea/__init__.py" "$work/stubs/fovea/v1/__init__.py" "$work/
 socket="$work/fovea.sock"
 java --enable-native-access=ALL-UNNAMED -jar server/target/fovea.jar serve \
   --model-repository server/src/test/resources/repository --host 127.0.0.1 --port 0 --metrics-port 0 --threads 2 \
-  --uds "$socket" --allow-shared-memory >"$work/server.log" 2>&1 &
+  --http-port 0 --uds "$socket" --allow-shared-memory >"$work/server.log" 2>&1 &
 server_pid=$!
 port=
 for _ in $(seq 600); do
@@ -47,6 +49,12 @@ for _ in $(seq 600); do
   sleep 0.1
 done
 [ -n "$port" ] || { cat "$work/server.log"; echo "client tests: server did not start" >&2; exit 1; }
+http_port=$(sed -n 's/^fovea: HTTP on http:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$work/server.log")
+[ -n "$http_port" ] || { cat "$work/server.log"; echo "client tests: no HTTP port printed" >&2; exit 1; }
+
+echo "client tests: Python over HTTP/REST against 127.0.0.1:$http_port"
+FOVEA_HTTP="127.0.0.1:$http_port" FOVEA_SHM_DIR=/dev/shm /usr/bin/python3 -m unittest -v tests/python/test_oip_http.py
+bash tests/http/curl.sh "127.0.0.1:$http_port"
 
 for target in "127.0.0.1:$port" "unix://$socket"; do
   echo "client tests: Python against $target"
@@ -73,7 +81,7 @@ mkdir "$work/pki"
 (umask 077 && head -c 24 /dev/urandom | base64 | tr '+/' '-_' >"$work/tokens")
 java --enable-native-access=ALL-UNNAMED -jar server/target/fovea.jar serve \
   --model-repository server/src/test/resources/repository --host 127.0.0.1 --port 0 --metrics-port 0 --threads 2 \
-  --tls-cert "$work/pki/server.pem" --tls-key "$work/pki/server.key" --auth-token-file "$work/tokens" \
+  --http-port -1 --tls-cert "$work/pki/server.pem" --tls-key "$work/pki/server.key" --auth-token-file "$work/tokens" \
   >"$work/secure.log" 2>&1 &
 secure_pid=$!
 secure_port=

@@ -43,7 +43,8 @@ def start_server(args, work):
     log = open(os.path.join(work, "server.log"), "w")
     server = subprocess.Popen(["java", "--enable-native-access=ALL-UNNAMED", "-jar", args.jar, "serve",
                                "--model-repository", args.repository, "--host", "127.0.0.1", "--port", "0",
-                               "--metrics-port", "-1", "--queue-capacity", str(args.queue_capacity)],
+                               "--metrics-port", "-1", "--http-port", "-1",
+                               "--queue-capacity", str(args.queue_capacity)],
                               stdout=log, stderr=subprocess.STDOUT)
     for _ in range(1200):
         with open(os.path.join(work, "server.log")) as lines:

@@ -53,6 +53,7 @@ public final class FoveaServer {
     private final List<Server> servers = new ArrayList<>();
     /** What the first {@link #stop} returned; null until then. Guarded by this. */
     private Boolean drained;
+    private final OpenInferenceService openInferenceService;
 
     private FoveaServer(Builder builder) {
         this.repository = builder.repository;
@@ -66,8 +67,9 @@ public final class FoveaServer {
         ServerServiceDefinition inference =
                 new InferenceService(repository, callExecutor, metrics, sharedMemory, builder.imageLimits,
                         shutdownDrain).definition();
-        ServerServiceDefinition openInference = new OpenInferenceService(repository, callExecutor, metrics,
-                sharedMemory, builder.imageLimits, shutdownDrain).definition();
+        this.openInferenceService = new OpenInferenceService(repository, callExecutor, metrics, sharedMemory,
+                builder.imageLimits, shutdownDrain);
+        ServerServiceDefinition openInference = openInferenceService.definition();
         for (ServerBuilder<?> listener : builder.listeners) {
             servers.add(listener
                     .executor(callExecutor)
@@ -145,6 +147,11 @@ public final class FoveaServer {
     /** Streams open now; none are left behind once a stream ends, however it ends. */
     public int openStreams() {
         return shutdownDrain.openStreams();
+    }
+
+    /** The Open Inference Protocol service, for the HTTP binding to call (it serves the same queues). */
+    public OpenInferenceService openInference() {
+        return openInferenceService;
     }
 
     public ModelRepository repository() {

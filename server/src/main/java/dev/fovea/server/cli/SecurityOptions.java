@@ -1,5 +1,6 @@
 package dev.fovea.server.cli;
 
+import dev.fovea.server.http.HttpAccess;
 import dev.fovea.server.security.BearerAuthInterceptor;
 import dev.fovea.server.security.BearerAuthenticator;
 import dev.fovea.server.security.BearerTokens;
@@ -16,14 +17,15 @@ import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.util.Locale;
 import java.util.Set;
+import javax.net.ssl.SSLException;
 import picocli.CommandLine;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 
 /**
- * {@code fovea serve}'s transport-security options, for the TCP listener and the metrics endpoint (the Unix socket
- * is guarded by its file mode): TLS, client certificates and bearer tokens. {@link #load} reads the files once, before
- * the models load, so a bad certificate or token file stops the server at once.
+ * {@code fovea serve}'s transport-security options, for the TCP listeners (gRPC and HTTP/REST) and the metrics
+ * endpoint (the Unix socket is guarded by its file mode): TLS, client certificates and bearer tokens. {@link #load}
+ * reads the files once, before the models load, so a bad certificate or token file stops the server at once.
  */
 final class SecurityOptions {
 
@@ -131,6 +133,12 @@ final class SecurityOptions {
         return tls != null && tls.clientAuth() == ServerTls.ClientAuth.OPTIONAL;
     }
 
+    /** The HTTP/REST port's TLS and token check: the TCP listener's, health open or not alike. */
+    HttpAccess http() throws SSLException {
+        return new HttpAccess(tls == null ? null : tls.httpContext(), tokens, !healthNeedsToken,
+                certificateSuffices());
+    }
+
     /** Adds HTTPS and the token check, as configured, to the metrics endpoint. */
     HTTPServer.Builder metrics(HTTPServer.Builder builder) throws GeneralSecurityException {
         if (tls != null) {
@@ -142,7 +150,8 @@ final class SecurityOptions {
         return builder;
     }
 
-    String metricsScheme() {
+    /** "https" with TLS, else "http": for the start-up lines that name the HTTP and metrics addresses. */
+    String scheme() {
         return tls == null ? "http" : "https";
     }
 

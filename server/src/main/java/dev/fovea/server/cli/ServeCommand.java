@@ -1,6 +1,7 @@
 package dev.fovea.server.cli;
 
 import dev.fovea.server.FoveaServer;
+import dev.fovea.server.http.HttpServer;
 import dev.fovea.server.inference.CpuCompute;
 import dev.fovea.server.limits.ImageLimits;
 import dev.fovea.server.metrics.IdleReclaimer;
@@ -36,7 +37,7 @@ import picocli.CommandLine.Spec;
  * else 128 + the signal's number, as if the signal had killed it.
  */
 @Command(name = "serve", mixinStandardHelpOptions = true,
-        description = "Serve the models of a model repository over gRPC.")
+        description = "Serve the models of a model repository over gRPC and HTTP.")
 final class ServeCommand implements Callable<Integer> {
 
     /** How long the server must be without work before it gives memory back to the system. */
@@ -83,6 +84,11 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--metrics-port", defaultValue = "8002",
             description = "Port of the Prometheus endpoint (/metrics); 0 picks a free one, -1 turns it off (default: ${DEFAULT-VALUE}).")
     private int metricsPort;
+
+    @Option(names = "--http-port", defaultValue = "8000",
+            description = "Port of the Open Inference Protocol's HTTP/REST binding (KServe v2 REST with Triton's "
+                    + "extensions); 0 picks a free one, -1 turns it off (default: ${DEFAULT-VALUE}).")
+    private int httpPort;
 
     @Option(names = "--max-message-bytes", defaultValue = "67108864",
             description = "Largest request message accepted; larger ones get RESOURCE_EXHAUSTED (default: ${DEFAULT-VALUE}).")
@@ -173,8 +179,14 @@ final class ServeCommand implements Callable<Integer> {
         HTTPServer metricsServer = metricsPort < 0 ? null : security.metrics(HTTPServer.builder()).hostname(host)
                 .port(metricsPort).registry(metrics.registry()).executorService(ScrapeExecutor.create())
                 .buildAndStart();
+        // Event loops parse and route; they never compute, so a few serve any number of connections.
+        HttpServer http = httpPort < 0 ? null : HttpServer.start(server.openInference(), host, httpPort,
+                maxMessageBytes, Math.min(4, Runtime.getRuntime().availableProcessors()), security.http());
+        if (http != null) {
+            out.printf("fovea: HTTP on %s://%s:%d%n", security.scheme(), host, http.port());
+        }
         if (metricsServer != null) {
-            out.printf("fovea: metrics on %s://%s:%d/metrics%n", security.metricsScheme(), host,
+            out.printf("fovea: metrics on %s://%s:%d/metrics%n", security.scheme(), host,
                     metricsServer.getPort());
         }
         if (port >= 0) {
@@ -190,7 +202,13 @@ final class ServeCommand implements Callable<Integer> {
         out.flush();
         int signal = stop.await();
         reclaimer.close();
+        if (http != null) {
+            http.stopAccepting();
+        }
         boolean drained = server.stop(graceSeconds * 1000L);
+        if (http != null) {
+            http.close();
+        }
         if (socket != null) {
             socket.close();
         }

@@ -202,8 +202,34 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
 
     @Override
     public void modelInfer(ModelInferRequest request, StreamObserver<ModelInferResponse> responses) {
+        infer(request, memoryOf(request)).whenComplete((answer, failure) -> {
+            if (failure != null) {
+                responses.onError(Statuses.of(failure).asRuntimeException());
+                return;
+            }
+            InferenceService.send(responses, answer.response(), answer.predictions(), inferResponses);
+            responses.onCompleted();
+        });
+    }
+
+    /**
+     * A finished ModelInfer: the response, whose raw output bytes view {@code predictions}' memory. Whoever receives
+     * it sends or copies the response, then closes {@code predictions} (exactly once).
+     */
+    public record Answer(ModelInferResponse response, Predictions predictions) {}
+
+    /**
+     * ModelInfer for another protocol adapter (the HTTP binding): the same validation, queue, statistics and outcome
+     * counting as the gRPC call. The request's bytes are copied into native memory before this returns, so the caller
+     * may free what backs them then. The future completes on the response executor, or at once with a
+     * {@link StatusRuntimeException} for a request that was refused before queueing.
+     */
+    public CompletableFuture<Answer> infer(ModelInferRequest request) {
+        return infer(request, RequestImages.Memory.of(null, sharedMemory));
+    }
+
+    private CompletableFuture<Answer> infer(ModelInferRequest request, RequestImages.Memory memory) {
         long start = System.nanoTime();
-        RequestImages.Memory memory = RequestImages.Memory.of(inferRequests.takeMemory(request), sharedMemory);
         Submitted submitted;
         try {
             submitted = submit(request, memory);
@@ -211,9 +237,9 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
             memory.arena().close();
             Status status = Statuses.of(e);
             outcomes.finished(request.getModelName(), status, start);
-            responses.onError(status.asRuntimeException());
-            return;
+            return CompletableFuture.failedFuture(status.asRuntimeException());
         }
+        CompletableFuture<Answer> answer = new CompletableFuture<>();
         submitted.result().whenCompleteAsync((predictions, failure) -> {
             ModelInferResponse response;
             try {
@@ -225,12 +251,12 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
             Status status = failure == null ? Status.OK : Statuses.of(failure);
             outcomes.finished(submitted.model().name(), status, start);
             if (response == null) {
-                responses.onError(status.asRuntimeException());
-                return;
+                answer.completeExceptionally(status.asRuntimeException());
+            } else {
+                answer.complete(new Answer(response, predictions));
             }
-            InferenceService.send(responses, response, predictions, inferResponses);
-            responses.onCompleted();
         }, responseExecutor);
+        return answer;
     }
 
     @Override

@@ -14,9 +14,13 @@ import java.security.Signature;
 import java.security.cert.X509Certificate;
 import java.util.List;
 import java.util.Objects;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslProvider;
 import javax.net.ssl.KeyManager;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLParameters;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
@@ -72,6 +76,19 @@ public final class ServerTls {
             });
         }
         return credentials.build();
+    }
+
+    /** The same identity and client policy for a Netty HTTP/1.1 listener (the HTTP/REST port), on the JDK's TLS. */
+    public SslContext httpContext() throws SSLException {
+        SslContextBuilder builder = SslContextBuilder.forServer(keyManagers[0]).sslProvider(SslProvider.JDK);
+        if (trustManagers != null) {
+            builder.trustManager(trustManagers[0]).clientAuth(switch (clientAuth) {
+                case NONE -> io.netty.handler.ssl.ClientAuth.NONE;
+                case OPTIONAL -> io.netty.handler.ssl.ClientAuth.OPTIONAL;
+                case REQUIRED -> io.netty.handler.ssl.ClientAuth.REQUIRE;
+            });
+        }
+        return builder.build();
     }
 
     /** The same identity and client policy for the JDK's HttpsServer (the Prometheus endpoint). */

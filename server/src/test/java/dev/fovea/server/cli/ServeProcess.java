@@ -37,7 +37,7 @@ final class ServeProcess implements AutoCloseable {
         List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED",
                 "-cp", System.getProperty("java.class.path"), Fovea.class.getName(), "serve",
                 "--model-repository", TestServer.repositoryPath().toString(), "--host", "127.0.0.1", "--port", "0",
-                "--metrics-port", "-1", "--call-threads", "4"));
+                "--metrics-port", "-1", "--http-port", "-1", "--call-threads", "4"));
         command.addAll(List.of(options));
         Path log = Files.createTempFile("fovea-serve", ".log");
         Process process = new ProcessBuilder(command).redirectError(log.toFile()).start();
