@@ -15,9 +15,6 @@ import argparse
 import collections
 import json
 import os
-import re
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -25,37 +22,8 @@ import time
 
 import grpc
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def stubs(work):
-    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", os.path.join(ROOT, "proto"),
-                    "--python_out=" + work, "--grpc_python_out=" + work,
-                    os.path.join(ROOT, "proto/inference/grpc_service.proto"),
-                    os.path.join(ROOT, "proto/inference/model_config.proto")], check=True)
-    open(os.path.join(work, "inference", "__init__.py"), "a").close()
-    sys.path.insert(0, work)
-    from inference import grpc_service_pb2, grpc_service_pb2_grpc
-    return grpc_service_pb2, grpc_service_pb2_grpc
-
-
-def start_server(args, work):
-    log = open(os.path.join(work, "server.log"), "w")
-    server = subprocess.Popen(["java", "--enable-native-access=ALL-UNNAMED", "-jar", args.jar, "serve",
-                               "--model-repository", args.repository, "--host", "127.0.0.1", "--port", "0",
-                               "--metrics-port", "-1", "--http-port", "-1",
-                               "--queue-capacity", str(args.queue_capacity)],
-                              stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(1200):
-        with open(os.path.join(work, "server.log")) as lines:
-            match = re.search(r"^fovea: serving .* on 127\.0\.0\.1:(\d+)$", lines.read(), re.M)
-        if match:
-            return server, int(match.group(1))
-        if server.poll() is not None:
-            sys.exit("server exited:\n" + open(os.path.join(work, "server.log")).read())
-        time.sleep(0.1)
-    server.kill()
-    sys.exit("server did not start")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fovea_process import ROOT, oip_stubs, port, start_server  # noqa: E402
 
 
 def percentile(values, p):
@@ -110,10 +78,12 @@ def main():
     parser.add_argument("--greedy", type=int, default=4)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        pb, pb_grpc = stubs(work)
-        server, port = start_server(args, work)
+        pb, pb_grpc = oip_stubs(work)
+        server, log = start_server(args.jar, args.repository, work, "--http-port", "-1",
+                                   "--queue-capacity", str(args.queue_capacity))
+        grpc_port = port(log, r"^fovea: serving .* on 127\.0\.0\.1:(\d+)$")
         try:
-            channels = [grpc.insecure_channel("127.0.0.1:%d" % port, options=[("grpc.use_local_subchannel_pool", 1)])
+            channels = [grpc.insecure_channel("127.0.0.1:%d" % grpc_port, options=[("grpc.use_local_subchannel_pool", 1)])
                         for _ in range(3)]
             stub = [pb_grpc.GRPCInferenceServiceStub(channel) for channel in channels]
             frame = pb.ModelInferRequest.InferInputTensor(name="input", datatype="UINT8", shape=[1, 32, 32, 3])

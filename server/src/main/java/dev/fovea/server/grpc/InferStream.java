@@ -4,6 +4,7 @@ import dev.fovea.oip.ModelInferRequest;
 import dev.fovea.oip.ModelInferResponse;
 import dev.fovea.oip.ModelStreamInferResponse;
 import dev.fovea.server.inference.Predictions;
+import dev.fovea.server.limits.ClientText;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -182,7 +183,8 @@ final class InferStream implements StreamObserver<ModelInferRequest>, ShutdownDr
     private static ModelStreamInferResponse error(ModelInferRequest request, Status status) {
         return ModelStreamInferResponse.newBuilder().setErrorMessage(status.getCode() + ": "
                 + status.getDescription()).setInferResponse(ModelInferResponse.newBuilder()
-                        .setModelName(request.getModelName()).setModelVersion(request.getModelVersion())
-                        .setId(request.getId())).build();
+                        .setModelName(ClientText.echoedValue(request.getModelName()))
+                        .setModelVersion(ClientText.echoedValue(request.getModelVersion()))
+                        .setId(ClientText.echoedValue(request.getId()))).build();
     }
 }

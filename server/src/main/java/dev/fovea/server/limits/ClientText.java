@@ -11,7 +11,18 @@ public final class ClientText {
     /** The most characters of one client string that a message carries. */
     public static final int MAX_CHARS = 128;
 
+    /** The most characters of a client string that a response carries back as a value (an id, a model name). */
+    public static final int MAX_ECHOED_VALUE_CHARS = 256;
+
     private ClientText() {}
+
+    /**
+     * {@code s} as a response may carry it back as a value (where quoting would change it): unchanged up to
+     * {@link #MAX_ECHOED_VALUE_CHARS} characters, else cut there. Real ids and names are far shorter.
+     */
+    public static String echoedValue(String s) {
+        return s.length() <= MAX_ECHOED_VALUE_CHARS ? s : s.substring(0, MAX_ECHOED_VALUE_CHARS);
+    }
 
     /**
      * {@code s} in single quotes, control characters replaced by {@code ?}, cut at {@link #MAX_CHARS} characters

@@ -18,6 +18,7 @@ import dev.fovea.oip.SystemSharedMemoryRegisterRequest;
 import dev.fovea.oip.SystemSharedMemoryStatusRequest;
 import dev.fovea.server.TestImages;
 import dev.fovea.server.TestServer;
+import dev.fovea.server.limits.ClientText;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import dev.fovea.v1.DataType;
 import dev.fovea.v1.GetModelRequest;
@@ -144,6 +145,8 @@ class EchoedTextTest {
         done.get(60, TimeUnit.SECONDS);
         String message = responses.getFirst().getErrorMessage();
         assertTrue(message.startsWith("NOT_FOUND: model 'mmm") && message.length() < SHORT, cut(message));
+        String echoed = responses.getFirst().getInferResponse().getModelName();
+        assertTrue(echoed.length() <= ClientText.MAX_ECHOED_VALUE_CHARS, "the error response's model_name is cut too");
     }
 
     @Test

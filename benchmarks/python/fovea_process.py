@@ -1,0 +1,46 @@
+"""Shared by the Python benchmarks: Open Inference Protocol stubs generated from proto/ with grpc_tools, and a
+`fovea serve` process on loopback whose printed ports are read back."""
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def oip_stubs(work):
+    """(grpc_service_pb2, grpc_service_pb2_grpc), generated into `work`."""
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", os.path.join(ROOT, "proto"),
+                    "--python_out=" + work, "--grpc_python_out=" + work,
+                    os.path.join(ROOT, "proto/inference/grpc_service.proto"),
+                    os.path.join(ROOT, "proto/inference/model_config.proto")], check=True)
+    open(os.path.join(work, "inference", "__init__.py"), "a").close()
+    sys.path.insert(0, work)
+    from inference import grpc_service_pb2, grpc_service_pb2_grpc
+    return grpc_service_pb2, grpc_service_pb2_grpc
+
+
+def start_server(jar, repository, work, *options):
+    """Starts `fovea serve` on 127.0.0.1 (gRPC on a free port, metrics off, plus `options`); returns the process and
+    its log's text once it serves. Exits the script if the server dies or does not start in 120 s."""
+    path = os.path.join(work, "server.log")
+    log = open(path, "w")
+    server = subprocess.Popen(["java", "--enable-native-access=ALL-UNNAMED", "-jar", jar, "serve",
+                               "--model-repository", repository, "--host", "127.0.0.1", "--port", "0",
+                               "--metrics-port", "-1"] + list(options), stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(1200):
+        with open(path) as lines:
+            text = lines.read()
+        if re.search(r"^fovea: serving .* on 127\.0\.0\.1:\d+$", text, re.M):
+            return server, text
+        if server.poll() is not None:
+            sys.exit("server exited:\n" + text)
+        time.sleep(0.1)
+    server.kill()
+    sys.exit("server did not start")
+
+
+def port(log_text, pattern):
+    """The port a start-up line matching `pattern` (a regex with one group) names."""
+    return int(re.search(pattern, log_text, re.M).group(1))
