@@ -21,6 +21,13 @@ def oip_stubs(work):
     return grpc_service_pb2, grpc_service_pb2_grpc
 
 
+def has_option(jar, option):
+    """Whether this jar's `fovea serve` takes `option` (an older jar, for a before/after run, may not)."""
+    result = subprocess.run(["java", "--enable-native-access=ALL-UNNAMED", "-jar", jar, "serve", "--help"],
+                            capture_output=True, text=True)
+    return option in result.stdout + result.stderr
+
+
 def start_server(jar, repository, work, *options):
     """Starts `fovea serve` on 127.0.0.1 (gRPC on a free port, metrics off, plus `options`); returns the process and
     its log's text once it serves. Exits the script if the server dies or does not start in 120 s."""

@@ -23,7 +23,7 @@ import time
 import grpc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fovea_process import ROOT, oip_stubs, port, start_server  # noqa: E402
+from fovea_process import ROOT, has_option, oip_stubs, port, start_server  # noqa: E402
 
 
 def percentile(values, p):
@@ -79,8 +79,9 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         pb, pb_grpc = oip_stubs(work)
-        server, log = start_server(args.jar, args.repository, work, "--http-port", "-1",
-                                   "--queue-capacity", str(args.queue_capacity))
+        http_off = ["--http-port", "-1"] if has_option(args.jar, "--http-port") else []
+        server, log = start_server(args.jar, args.repository, work, "--queue-capacity", str(args.queue_capacity),
+                                   *http_off)
         grpc_port = port(log, r"^fovea: serving .* on 127\.0\.0\.1:(\d+)$")
         try:
             channels = [grpc.insecure_channel("127.0.0.1:%d" % grpc_port, options=[("grpc.use_local_subchannel_pool", 1)])
