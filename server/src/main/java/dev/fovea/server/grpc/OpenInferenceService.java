@@ -7,21 +7,16 @@ import dev.fovea.oip.CudaSharedMemoryStatusResponse;
 import dev.fovea.oip.CudaSharedMemoryUnregisterRequest;
 import dev.fovea.oip.CudaSharedMemoryUnregisterResponse;
 import dev.fovea.oip.GRPCInferenceServiceGrpc;
-import dev.fovea.oip.InferBatchStatistics;
-import dev.fovea.oip.InferStatistics;
 import dev.fovea.oip.ModelConfigRequest;
 import dev.fovea.oip.ModelConfigResponse;
 import dev.fovea.oip.ModelInferRequest;
 import dev.fovea.oip.ModelInferResponse;
-import dev.fovea.oip.ModelInput;
 import dev.fovea.oip.ModelMetadataRequest;
 import dev.fovea.oip.ModelMetadataResponse;
-import dev.fovea.oip.ModelOutput;
 import dev.fovea.oip.LogSettingsRequest;
 import dev.fovea.oip.LogSettingsResponse;
 import dev.fovea.oip.ModelReadyRequest;
 import dev.fovea.oip.ModelReadyResponse;
-import dev.fovea.oip.ModelStatistics;
 import dev.fovea.oip.ModelStatisticsRequest;
 import dev.fovea.oip.ModelStatisticsResponse;
 import dev.fovea.oip.ModelStreamInferResponse;
@@ -37,7 +32,6 @@ import dev.fovea.oip.ServerMetadataRequest;
 import dev.fovea.oip.ServerMetadataResponse;
 import dev.fovea.oip.ServerReadyRequest;
 import dev.fovea.oip.ServerReadyResponse;
-import dev.fovea.oip.StatisticDuration;
 import dev.fovea.oip.SystemSharedMemoryRegisterRequest;
 import dev.fovea.oip.SystemSharedMemoryRegisterResponse;
 import dev.fovea.oip.SystemSharedMemoryStatusRequest;
@@ -52,8 +46,6 @@ import dev.fovea.server.inference.Predictions;
 import dev.fovea.server.limits.ClientText;
 import dev.fovea.server.limits.ImageLimits;
 import dev.fovea.server.logging.LogSettings;
-import dev.fovea.server.metrics.ModelStatistics.Duration;
-import dev.fovea.server.metrics.ModelStatistics.Snapshot;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.repository.ServedModel;
@@ -66,7 +58,6 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
@@ -75,9 +66,9 @@ import java.util.concurrent.Executor;
 /**
  * The Open Inference Protocol (KServe v2) gRPC service, {@code inference.GRPCInferenceService}, with Triton's
  * extensions that Fovea supports: streaming inference, model configuration, statistics, repository index, system
- * shared memory and classification. It serves the same models through the same runners as fovea.v1, so requests of
- * both APIs batch together. Model control (load/unload), CUDA shared memory, tracing and log settings answer
- * UNIMPLEMENTED with the reason.
+ * shared memory, classification and log settings. It serves the same models through the same runners as fovea.v1, so
+ * requests of both APIs batch together; the HTTP/REST binding ({@code dev.fovea.server.http}) calls the same methods.
+ * Model control (load/unload), CUDA shared memory and trace settings answer UNIMPLEMENTED with the reason.
  *
  * <p>Every model has one version, {@code "1"}; a request naming another gets NOT_FOUND.
  */
@@ -175,29 +166,7 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
             responses.onError(Statuses.of(e).asRuntimeException());
             return;
         }
-        var config = model.servingConfig();
-        ModelMetadataResponse.Builder metadata = ModelMetadataResponse.newBuilder().setName(model.name())
-                .addVersions(ServedModel.VERSION).setPlatform(config.getPlatform());
-        for (ModelInput input : config.getInputList()) {
-            metadata.addInputs(ModelMetadataResponse.TensorMetadata.newBuilder().setName(input.getName())
-                    .setDatatype(OipDataTypes.fromConfigName(input.getDataType().name()))
-                    .addAllShape(batched(config.getMaxBatchSize(), input.getDimsList())));
-        }
-        for (ModelOutput output : config.getOutputList()) {
-            metadata.addOutputs(ModelMetadataResponse.TensorMetadata.newBuilder().setName(output.getName())
-                    .setDatatype(OipDataTypes.fromConfigName(output.getDataType().name()))
-                    .addAllShape(batched(config.getMaxBatchSize(), output.getDimsList())));
-        }
-        reply(responses, metadata.build());
-    }
-
-    private static List<Long> batched(int maxBatchSize, List<Long> dims) {
-        List<Long> shape = new ArrayList<>();
-        if (maxBatchSize > 0) {
-            shape.add(-1L);
-        }
-        shape.addAll(dims);
-        return shape;
+        reply(responses, OipReports.metadata(model));
     }
 
     @Override
@@ -338,26 +307,7 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
             responses.onError(Statuses.of(e).asRuntimeException());
             return;
         }
-        ModelStatisticsResponse.Builder statistics = ModelStatisticsResponse.newBuilder();
-        for (ServedModel model : models) {
-            Snapshot totals = metrics.statistics(model.name());
-            ModelStatistics.Builder entry = ModelStatistics.newBuilder().setName(model.name())
-                    .setVersion(ServedModel.VERSION).setLastInference(totals.lastInferenceMillis())
-                    .setInferenceCount(totals.inferenceCount()).setExecutionCount(totals.executionCount())
-                    .setInferenceStats(InferStatistics.newBuilder().setSuccess(wire(totals.success()))
-                            .setFail(wire(totals.fail())).setQueue(wire(totals.queue()))
-                            .setComputeInput(wire(totals.computeInput())).setComputeInfer(wire(totals.computeInfer()))
-                            .setComputeOutput(wire(totals.computeOutput())));
-            totals.batches().values().forEach(batch -> entry.addBatchStats(InferBatchStatistics.newBuilder()
-                    .setBatchSize(batch.batchSize()).setComputeInput(wire(batch.computeInput()))
-                    .setComputeInfer(wire(batch.computeInfer())).setComputeOutput(wire(batch.computeOutput()))));
-            statistics.addModelStats(entry);
-        }
-        reply(responses, statistics.build());
-    }
-
-    private static StatisticDuration wire(Duration duration) {
-        return StatisticDuration.newBuilder().setCount(duration.count()).setNs(duration.nanos()).build();
+        reply(responses, OipReports.statistics(models, metrics));
     }
 
     @Override
