@@ -1,5 +1,5 @@
-"""Shared by the Python benchmarks: Open Inference Protocol stubs generated from proto/ with grpc_tools, and a
-`fovea serve` process on loopback whose printed ports are read back."""
+"""Shared by the Python benchmarks: stubs generated from proto/ with grpc_tools, and a `fovea serve` process on
+loopback whose printed ports are read back."""
 import os
 import re
 import subprocess
@@ -9,16 +9,16 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def oip_stubs(work):
-    """(grpc_service_pb2, grpc_service_pb2_grpc), generated into `work`."""
+def stubs(work):
+    """Generates Python stubs of every proto/ file into `work` and puts it on the path: then `from inference import
+    grpc_service_pb2` and `from fovea.v1 import inference_pb2` work."""
+    protos = [os.path.join(ROOT, "proto", package, name) for package in ("fovea/v1", "inference")
+              for name in sorted(os.listdir(os.path.join(ROOT, "proto", package))) if name.endswith(".proto")]
     subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", os.path.join(ROOT, "proto"),
-                    "--python_out=" + work, "--grpc_python_out=" + work,
-                    os.path.join(ROOT, "proto/inference/grpc_service.proto"),
-                    os.path.join(ROOT, "proto/inference/model_config.proto")], check=True)
-    open(os.path.join(work, "inference", "__init__.py"), "a").close()
+                    "--python_out=" + work, "--grpc_python_out=" + work] + protos, check=True)
+    for package in ("inference", "fovea", "fovea/v1"):
+        open(os.path.join(work, package, "__init__.py"), "a").close()
     sys.path.insert(0, work)
-    from inference import grpc_service_pb2, grpc_service_pb2_grpc
-    return grpc_service_pb2, grpc_service_pb2_grpc
 
 
 def has_option(jar, option):

@@ -20,7 +20,7 @@ import time
 import grpc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fovea_process import ROOT, oip_stubs, port, start_server  # noqa: E402
+from fovea_process import ROOT, port, start_server, stubs  # noqa: E402
 
 FRAME = bytes((i * 7) % 256 for i in range(32 * 32 * 3))
 JSON_BODY = json.dumps({"inputs": [{"name": "input", "shape": [1, 32, 32, 3], "datatype": "UINT8",
@@ -80,7 +80,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        pb, pb_grpc = oip_stubs(work)
+        stubs(work)
+        from inference import grpc_service_pb2 as pb, grpc_service_pb2_grpc as pb_grpc
         server, log = start_server(args.jar, args.repository, work, "--threads", "1", "--http-port", "0")
         try:
             grpc_port = port(log, r"^fovea: serving .* on 127\.0\.0\.1:(\d+)$")

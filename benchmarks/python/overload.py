@@ -23,7 +23,7 @@ import time
 import grpc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fovea_process import ROOT, has_option, oip_stubs, port, start_server  # noqa: E402
+from fovea_process import ROOT, has_option, port, start_server, stubs  # noqa: E402
 
 
 def percentile(values, p):
@@ -78,7 +78,8 @@ def main():
     parser.add_argument("--greedy", type=int, default=4)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        pb, pb_grpc = oip_stubs(work)
+        stubs(work)
+        from inference import grpc_service_pb2 as pb, grpc_service_pb2_grpc as pb_grpc
         http_off = ["--http-port", "-1"] if has_option(args.jar, "--http-port") else []
         server, log = start_server(args.jar, args.repository, work, "--queue-capacity", str(args.queue_capacity),
                                    *http_off)
