@@ -29,12 +29,9 @@ import dev.fovea.v1.SharedMemoryRef;
 import dev.fovea.v1.StreamOptions;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.stub.StreamObserver;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
@@ -121,28 +118,8 @@ class EchoedTextTest {
         shortRefusal(Status.Code.NOT_FOUND, () -> oip.repositoryIndex(RepositoryIndexRequest.newBuilder()
                 .setRepositoryName(HUGE).build()));
 
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        List<ModelStreamInferResponse> responses = new CopyOnWriteArrayList<>();
-        StreamObserver<ModelInferRequest> requests = GRPCInferenceServiceGrpc.newStub(server.channel())
-                .modelStreamInfer(new StreamObserver<>() {
-                    @Override
-                    public void onNext(ModelStreamInferResponse response) {
-                        responses.add(response);
-                    }
-
-                    @Override
-                    public void onError(Throwable t) {
-                        done.completeExceptionally(t);
-                    }
-
-                    @Override
-                    public void onCompleted() {
-                        done.complete(null);
-                    }
-                });
-        requests.onNext(rawRequest().setModelName(HUGE).build());
-        requests.onCompleted();
-        done.get(60, TimeUnit.SECONDS);
+        List<ModelStreamInferResponse> responses = OneInferStream.run(server.channel(),
+                List.of(rawRequest().setModelName(HUGE).build()));
         String message = responses.getFirst().getErrorMessage();
         assertTrue(message.startsWith("NOT_FOUND: model 'mmm") && message.length() < SHORT, cut(message));
         String echoed = responses.getFirst().getInferResponse().getModelName();

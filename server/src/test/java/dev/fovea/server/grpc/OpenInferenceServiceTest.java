@@ -35,8 +35,6 @@ import dev.fovea.v1.Image;
 import dev.fovea.v1.PredictRequest;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.stub.StreamObserver;
-import java.awt.image.BufferedImage;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -44,9 +42,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -289,33 +286,13 @@ class OpenInferenceServiceTest {
 
     @Test
     void streamedRequestsEachGetAResponseAndAFailureDoesNotEndTheStream() throws Exception {
-        List<ModelStreamInferResponse> received = new CopyOnWriteArrayList<>();
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        StreamObserver<ModelInferRequest> requests = GRPCInferenceServiceGrpc.newStub(server.channel())
-                .modelStreamInfer(new StreamObserver<>() {
-                    @Override
-                    public void onNext(ModelStreamInferResponse response) {
-                        received.add(response);
-                    }
-
-                    @Override
-                    public void onError(Throwable t) {
-                        done.completeExceptionally(t);
-                    }
-
-                    @Override
-                    public void onCompleted() {
-                        done.complete(null);
-                    }
-                });
+        List<ModelInferRequest> requests = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
-            ModelInferRequest.Builder request = ModelInferRequest.newBuilder().setModelName("raw").setId("r" + i)
+            requests.add(ModelInferRequest.newBuilder().setModelName("raw").setId("r" + i)
                     .addInputs(input("input", "FP32", 1, i == 1 ? 3 : 4))
-                    .addRawInputContents(ByteString.copyFrom(new byte[16]));
-            requests.onNext(request.build());
+                    .addRawInputContents(ByteString.copyFrom(new byte[16])).build());
         }
-        requests.onCompleted();
-        done.get(30, TimeUnit.SECONDS);
+        List<ModelStreamInferResponse> received = OneInferStream.run(server.channel(), requests);
         assertEquals(3, received.size());
         for (ModelStreamInferResponse response : received) {
             boolean bad = response.getInferResponse().getId().equals("r1");

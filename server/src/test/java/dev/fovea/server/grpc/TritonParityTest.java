@@ -14,7 +14,6 @@ import dev.fovea.oip.LogSettingsResponse;
 import dev.fovea.oip.ModelInferRequest;
 import dev.fovea.oip.ModelReadyRequest;
 import dev.fovea.oip.ModelStatisticsRequest;
-import dev.fovea.oip.ModelStreamInferResponse;
 import dev.fovea.oip.TraceSettingRequest;
 import dev.fovea.server.FoveaServer;
 import dev.fovea.server.TestServer;
@@ -31,7 +30,6 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
-import io.grpc.stub.StreamObserver;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -39,8 +37,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -191,42 +187,25 @@ class TritonParityTest {
 
     @Test
     void aStreamAnswersInTheOrderItsRequestsCame() throws Exception {
-        List<String> sent = new ArrayList<>();
-        List<String> received = new CopyOnWriteArrayList<>();
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        StreamObserver<ModelInferRequest> requests = GRPCInferenceServiceGrpc.newStub(channel)
-                .modelStreamInfer(new StreamObserver<>() {
-                    @Override
-                    public void onNext(ModelStreamInferResponse response) {
-                        received.add(response.getInferResponse().getId()
-                                + (response.getErrorMessage().isEmpty() ? "" : " error"));
-                    }
-
-                    @Override
-                    public void onError(Throwable t) {
-                        done.completeExceptionally(t);
-                    }
-
-                    @Override
-                    public void onCompleted() {
-                        done.complete(null);
-                    }
-                });
         ModelInferRequest.InferInputTensor.Builder frame = ModelInferRequest.InferInputTensor.newBuilder()
                 .setName("input").setDatatype("UINT8").addShape(1).addShape(16).addShape(16).addShape(3);
         ModelInferRequest.InferInputTensor.Builder tensor = ModelInferRequest.InferInputTensor.newBuilder()
                 .setName("input").setDatatype("FP32").addShape(1).addShape(4);
+        List<ModelInferRequest> requests = new ArrayList<>();
+        List<String> sent = new ArrayList<>();
         for (int i = 0; i < 5; i++) {
             // A slow request, then one that fails at once, then a fast one: each must wait for those before it.
-            requests.onNext(ModelInferRequest.newBuilder().setModelName("slow").setId("slow" + i).addInputs(frame)
+            requests.add(ModelInferRequest.newBuilder().setModelName("slow").setId("slow" + i).addInputs(frame)
                     .addRawInputContents(ByteString.copyFrom(new byte[16 * 16 * 3])).build());
-            requests.onNext(ModelInferRequest.newBuilder().setModelName("nope").setId("bad" + i).build());
-            requests.onNext(ModelInferRequest.newBuilder().setModelName("raw").setId("fast" + i).addInputs(tensor)
+            requests.add(ModelInferRequest.newBuilder().setModelName("nope").setId("bad" + i).build());
+            requests.add(ModelInferRequest.newBuilder().setModelName("raw").setId("fast" + i).addInputs(tensor)
                     .addRawInputContents(ByteString.copyFrom(new byte[16])).build());
             sent.addAll(List.of("slow" + i, "bad" + i + " error", "fast" + i));
         }
-        requests.onCompleted();
-        done.get(60, TimeUnit.SECONDS);
+        List<String> received = OneInferStream.run(channel, requests).stream()
+                .map(response -> response.getInferResponse().getId()
+                        + (response.getErrorMessage().isEmpty() ? "" : " error"))
+                .toList();
         assertEquals(sent, received);
     }
 
