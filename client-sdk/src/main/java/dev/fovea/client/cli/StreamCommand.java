@@ -32,6 +32,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 
@@ -76,6 +77,11 @@ final class StreamCommand implements Callable<Integer> {
     @Option(names = "--frames", description = "Frames to send (default: 300 synthetic, or every file once; a folder"
             + " is repeated to reach N).")
     private Integer frames;
+
+    @Option(names = "--warm-up", defaultValue = "10", paramLabel = "N",
+            description = "Results left out of the latency lines: the first ones pay for the JIT and connection "
+                    + "warm-up on both sides (default: ${DEFAULT-VALUE}).")
+    private int warmUp;
 
     @Option(names = "--fps", defaultValue = "30",
             description = "Frames per second to send; 0 sends as fast as flow control allows (default: ${DEFAULT-VALUE}).")
@@ -160,7 +166,10 @@ final class StreamCommand implements Callable<Integer> {
 
     private int run(Source frameSource, int count, PrintWriter out, PrintWriter err)
             throws IOException, InterruptedException {
-        StreamStats stats = new StreamStats();
+        if (warmUp < 0) {
+            throw new ParameterException(spec.commandLine(), "--warm-up must be >= 0, got " + warmUp);
+        }
+        StreamStats stats = new StreamStats(warmUp);
         CompletableFuture<Status> closed = new CompletableFuture<>();
         StreamOptions options = StreamOptions.newBuilder().setModel(model).setTopK(topK).setMode(mode).build();
         boolean live = mode == StreamMode.STREAM_MODE_LATEST_ONLY && fps > 0;

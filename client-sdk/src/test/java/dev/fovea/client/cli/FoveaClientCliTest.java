@@ -123,7 +123,10 @@ class FoveaClientCliTest {
         assertFinds("^frame 1: circle 0\\.900, \\d+\\.\\d ms \\(drawn: circle\\)$", run.out());
         assertFinds("^frames sent 120, results 120, skipped 0, errors 0 in \\d+\\.\\d\\d s: \\d+\\.\\d FPS$",
                 run.out());
-        assertFinds("^latency ms: p50 \\d+\\.\\d\\d, p90 \\d+\\.\\d\\d, p99 \\d+\\.\\d\\d$", run.out());
+        assertFinds("^round trip ms \\(frame captured to result received, 110 results after 10 warm-up\\): "
+                + "p50 \\d+\\.\\d\\d, p90 \\d+\\.\\d\\d, p99 \\d+\\.\\d\\d$", run.out());
+        assertFinds("^in the server ms \\(queue \\+ preprocess \\+ inference \\+ postprocess\\): "
+                + "p50 \\d+\\.\\d\\d, p90 \\d+\\.\\d\\d, p99 \\d+\\.\\d\\d$", run.out());
         // The fake always answers "circle", and a quarter of the frames show one.
         assertFinds("^accuracy 0\\.250 \\(30 of 120 results name the shape drawn\\)$", run.out());
 

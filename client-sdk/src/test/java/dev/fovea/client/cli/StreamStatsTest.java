@@ -8,6 +8,7 @@ import dev.fovea.v1.Classification;
 import dev.fovea.v1.FrameSkipped;
 import dev.fovea.v1.Result;
 import dev.fovea.v1.StreamPredictResponse;
+import dev.fovea.v1.Timings;
 import org.junit.jupiter.api.Test;
 
 class StreamStatsTest {
@@ -19,7 +20,7 @@ class StreamStatsTest {
 
     @Test
     void latencyPercentilesUseTheNearestRank() {
-        StreamStats stats = new StreamStats();
+        StreamStats stats = new StreamStats(0);
         for (long id = 1; id <= 100; id++) {
             stats.sending(id, 0, null);
             stats.received(result(id, "x"), id * 1_000_000); // frame id ms
@@ -33,7 +34,7 @@ class StreamStatsTest {
 
     @Test
     void accuracyJudgesResultsAgainstTheTruthOfTheirOwnFrame() {
-        StreamStats stats = new StreamStats();
+        StreamStats stats = new StreamStats(0);
         stats.sending(1, 0, "circle");
         stats.sending(2, 0, "square");
         stats.sending(3, 0, "cross");
@@ -49,8 +50,30 @@ class StreamStatsTest {
     }
 
     @Test
+    void warmUpResultsCountButStayOutOfTheLatenciesAndServerTimeIsReportedBeside() {
+        StreamStats stats = new StreamStats(2);
+        for (long id = 1; id <= 12; id++) {
+            stats.sending(id, 0, null);
+            // The two warm-up results are slow (1 s); the rest take id ms, of which the server reports id / 2 ms.
+            long nanos = id <= 2 ? 1_000_000_000 : id * 1_000_000;
+            stats.received(StreamPredictResponse.newBuilder().setFrameId(id).setResult(Result.newBuilder()
+                    .setTimings(Timings.newBuilder().setBatchSize(1).setQueueUs(id * 100).setInferenceUs(id * 400)))
+                    .build(), nanos);
+        }
+        assertEquals(12, stats.results());
+        assertEquals(12.0, stats.latencyMillis(100), "the 1 s warm-up results are left out");
+        assertEquals(3.0, stats.latencyMillis(1));
+        assertEquals(6.0, stats.serverMillis(100));
+        String summary = stats.summary(1_000_000_000);
+        assertTrue(summary.contains("round trip ms (frame captured to result received, 10 results after 2 warm-up)"),
+                summary);
+        assertTrue(summary.contains("in the server ms (queue + preprocess + inference + postprocess): p50 3.50"),
+                summary);
+    }
+
+    @Test
     void framesNotSentAreNotCounted() {
-        StreamStats stats = new StreamStats();
+        StreamStats stats = new StreamStats(0);
         stats.sending(1, 0, null);
         stats.sending(2, 0, null);
         stats.notSent(2, true);
