@@ -1,6 +1,6 @@
 package dev.fovea.server.metrics;
 
-import java.util.Optional;
+import dev.fovea.torch.MallocHeap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -35,12 +35,11 @@ public final class IdleReclaimer implements AutoCloseable {
 
     /** Starts watching {@code work}, a count that grows with every request served. */
     public static IdleReclaimer start(LongSupplier work, long period, TimeUnit unit) {
-        Optional<NativeHeap> nativeHeap = NativeHeap.ofThisProcess();
         IdleReclaimer reclaimer = new IdleReclaimer(work, () -> {
             // The collection lets G1 uncommit the heap it no longer needs and frees native memory held by
             // unreachable owners, which the trim can then return.
             System.gc();
-            nativeHeap.ifPresent(NativeHeap::trim);
+            MallocHeap.trim();
         });
         reclaimer.timer.scheduleWithFixedDelay(reclaimer::look, period, period, unit);
         return reclaimer;

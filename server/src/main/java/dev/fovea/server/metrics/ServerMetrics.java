@@ -1,6 +1,7 @@
 package dev.fovea.server.metrics;
 
 import dev.fovea.server.inference.ModelRunner;
+import dev.fovea.torch.MallocHeap;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.core.metrics.Histogram;
@@ -51,9 +52,12 @@ public final class ServerMetrics {
                 .labelNames("model", "stage").classicOnly().classicUpperBounds(SECONDS).register(registry);
         this.batchSizes = Histogram.builder().name("fovea_batch_size").help("Images per batch run")
                 .labelNames("model").classicOnly().classicUpperBounds(BATCH_SIZES).register(registry);
-        NativeHeap.ofThisProcess().ifPresent(heap -> GaugeWithCallback.builder().name("fovea_native_memory_bytes")
-                .help("Bytes held from the C allocator: libtorch CPU tensors, native request buffers, direct buffers")
-                .callback(callback -> callback.call(heap.bytesInUse())).register(registry));
+        if (MallocHeap.available()) {
+            GaugeWithCallback.builder().name("fovea_native_memory_bytes")
+                    .help("Bytes held from the C allocator: libtorch CPU tensors, native request buffers, "
+                            + "direct buffers")
+                    .callback(callback -> callback.call(MallocHeap.bytesInUse())).register(registry);
+        }
     }
 
     public PrometheusRegistry registry() {
