@@ -3,7 +3,9 @@ package dev.fovea.server.grpc;
 import dev.fovea.oip.ModelInput;
 import dev.fovea.server.inference.InputImage;
 import dev.fovea.server.limits.ClientText;
+import dev.fovea.server.model.ElementType;
 import dev.fovea.server.repository.ServedModel;
+import dev.fovea.server.serving.Statuses;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -35,7 +37,7 @@ final class DeclaredInputs {
             return row;
         }
         ModelInput declared = model.servingConfig().getInput(0);
-        String expectedType = OipDataTypes.fromConfigName(declared.getDataType().name());
+        String expectedType = ElementType.ofConfig(declared.getDataType()).orElseThrow().datatype();
         if (!datatype.equals(expectedType)) {
             throw Statuses.invalid("inference input '" + declared.getName() + "' data-type is "
                     + ClientText.quote(datatype) + ", but model '" + model.name() + "' expects '" + expectedType + "'");
@@ -63,7 +65,7 @@ final class DeclaredInputs {
         List<InputImage> rows = new ArrayList<>(images.size());
         for (InputImage image : images) {
             if (image instanceof InputImage.Tensor tensor) {
-                long[] shape = rowShape(model, OipDataTypes.toWire(tensor.dtype()), images.size(), tensor.shape());
+                long[] shape = rowShape(model, ElementType.named(tensor.dtype()).datatype(), images.size(), tensor.shape());
                 rows.add(shape == tensor.shape() ? tensor : new InputImage.Tensor(tensor.dtype(), shape, tensor.data()));
             } else {
                 rows.add(image);

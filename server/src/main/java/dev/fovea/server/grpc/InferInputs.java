@@ -8,7 +8,9 @@ import dev.fovea.oip.ModelInput;
 import dev.fovea.server.inference.InputImage;
 import dev.fovea.server.limits.ClientText;
 import dev.fovea.server.limits.ImageLimits;
+import dev.fovea.server.model.ElementType;
 import dev.fovea.server.repository.ServedModel;
+import dev.fovea.server.serving.Statuses;
 import dev.fovea.torch.DType;
 import dev.fovea.torch.ImageInput;
 import dev.fovea.torch.PixelFormat;
@@ -72,15 +74,13 @@ final class InferInputs {
                     + " exceeds model " + model.name() + "'s max_batch_size " + maxBatch);
         }
         int batch = shape.getFirst().intValue();
-        if (model.takesPictures() && input.getDatatype().equals(OipDataTypes.BYTES)) {
+        if (model.takesPictures() && input.getDatatype().equals(ElementType.BYTES.datatype())) {
             return encoded(request, input, field, batch, memory, budget);
         }
-        DType dtype = OipDataTypes.toNative(input.getDatatype());
-        if (dtype == null) {
-            throw Statuses.invalid(field + ".datatype " + ClientText.quote(input.getDatatype())
-                    + " is not supported (supported: "
-                    + OipDataTypes.supported() + ")");
-        }
+        DType dtype = ElementType.ofDatatype(input.getDatatype()).filter(type -> !type.isBytes())
+                .map(ElementType::nativeType).orElseThrow(() -> Statuses.invalid(field + ".datatype "
+                        + ClientText.quote(input.getDatatype()) + " is not supported (supported: "
+                        + ElementType.datatypes() + ")"));
         long rowElements = 1;
         try {
             for (int d = 1; d < shape.size(); d++) {
@@ -269,7 +269,7 @@ final class InferInputs {
             case FLOAT64 -> out = memory.arena().allocateFrom(
                     ValueLayout.JAVA_DOUBLE.withOrder(ByteOrder.LITTLE_ENDIAN),
                     contents.getFp64ContentsList().stream().mapToDouble(Double::doubleValue).toArray());
-            default -> throw Statuses.invalid(where + ": " + OipDataTypes.toWire(dtype)
+            default -> throw Statuses.invalid(where + ": " + ElementType.named(dtype).datatype()
                     + " has no typed contents in the protocol; send it in raw_input_contents");
         }
         return out;

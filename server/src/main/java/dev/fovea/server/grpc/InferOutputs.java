@@ -10,7 +10,9 @@ import dev.fovea.server.inference.Prediction;
 import dev.fovea.server.inference.Predictions;
 import dev.fovea.server.inference.Softmax;
 import dev.fovea.server.limits.ClientText;
+import dev.fovea.server.model.ElementType;
 import dev.fovea.server.repository.ServedModel;
+import dev.fovea.server.serving.Statuses;
 import dev.fovea.server.sharedmemory.Caller;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import dev.fovea.torch.DType;
@@ -114,7 +116,7 @@ final class InferOutputs {
             if (output.classification() > 0) {
                 bytes = classification(tensors, output, output.index() == 0 ? labels : List.of(), tensor, rows);
             } else {
-                tensor.setDatatype(OipDataTypes.toWire(first.dtype())).addShape(rows);
+                tensor.setDatatype(ElementType.named(first.dtype()).datatype()).addShape(rows);
                 for (long size : first.shape()) {
                     tensor.addShape(size);
                 }
@@ -153,7 +155,7 @@ final class InferOutputs {
             ModelInferResponse.InferOutputTensor.Builder tensor, int batch) {
         if (rows.getFirst().dtype() != DType.FLOAT32) {
             throw Statuses.invalid("outputs '" + output.name() + "': classification needs an FP32 output, this one is "
-                    + OipDataTypes.toWire(rows.getFirst().dtype()));
+                    + ElementType.named(rows.getFirst().dtype()).datatype());
         }
         int k = output.classification();
         ByteString.Output strings = ByteString.newOutput();
@@ -169,7 +171,7 @@ final class InferOutputs {
                 strings.write(utf8, 0, length);
             }
         }
-        tensor.setDatatype(OipDataTypes.BYTES).addShape(batch).addShape(k);
+        tensor.setDatatype(ElementType.BYTES.datatype()).addShape(batch).addShape(k);
         return strings.toByteString();
     }
 }

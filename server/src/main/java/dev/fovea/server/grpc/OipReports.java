@@ -11,6 +11,7 @@ import dev.fovea.oip.StatisticDuration;
 import dev.fovea.server.metrics.ModelStatistics.Duration;
 import dev.fovea.server.metrics.ModelStatistics.Snapshot;
 import dev.fovea.server.metrics.ServerMetrics;
+import dev.fovea.server.model.ElementType;
 import dev.fovea.server.repository.ServedModel;
 import java.util.ArrayList;
 import java.util.List;
@@ -30,15 +31,19 @@ final class OipReports {
                 .addVersions(ServedModel.VERSION).setPlatform(config.getPlatform());
         for (ModelInput input : config.getInputList()) {
             metadata.addInputs(ModelMetadataResponse.TensorMetadata.newBuilder().setName(input.getName())
-                    .setDatatype(OipDataTypes.fromConfigName(input.getDataType().name()))
+                    .setDatatype(datatype(input.getDataType()))
                     .addAllShape(batched(config.getMaxBatchSize(), input.getDimsList())));
         }
         for (ModelOutput output : config.getOutputList()) {
             metadata.addOutputs(ModelMetadataResponse.TensorMetadata.newBuilder().setName(output.getName())
-                    .setDatatype(OipDataTypes.fromConfigName(output.getDataType().name()))
+                    .setDatatype(datatype(output.getDataType()))
                     .addAllShape(batched(config.getMaxBatchSize(), output.getDimsList())));
         }
         return metadata.build();
+    }
+
+    private static String datatype(dev.fovea.oip.DataType config) {
+        return ElementType.ofConfig(config).map(ElementType::datatype).orElse(config.name());
     }
 
     private static List<Long> batched(int maxBatchSize, List<Long> dims) {

@@ -3,6 +3,7 @@ package dev.fovea.server.http;
 import com.google.gson.stream.JsonReader;
 import com.google.protobuf.MessageOrBuilder;
 import dev.fovea.oip.ModelConfigRequest;
+import dev.fovea.oip.ModelInferResponse;
 import dev.fovea.oip.ModelMetadataRequest;
 import dev.fovea.oip.ModelReadyRequest;
 import dev.fovea.oip.ModelStatisticsRequest;
@@ -16,6 +17,7 @@ import dev.fovea.oip.SystemSharedMemoryStatusResponse;
 import dev.fovea.oip.SystemSharedMemoryUnregisterRequest;
 import dev.fovea.server.grpc.OpenInferenceService;
 import dev.fovea.server.limits.ClientText;
+import dev.fovea.server.serving.Answer;
 import io.grpc.Context;
 import io.grpc.stub.StreamObserver;
 import io.netty.buffer.ByteBufAllocator;
@@ -228,7 +230,7 @@ final class Routes {
         InferRequests.Parsed parsed = InferRequests.parse(model, version, request.content(), jsonLength,
                 maxTensorBytes);
         // The service copies the request's bytes before infer returns, so the body may be released after this.
-        CompletableFuture<OpenInferenceService.Answer> answer;
+        CompletableFuture<Answer<ModelInferResponse>> answer;
         try {
             answer = context.call(() -> service.infer(parsed.request()));
         } catch (Exception e) {

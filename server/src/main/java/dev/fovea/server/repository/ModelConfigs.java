@@ -7,7 +7,7 @@ import dev.fovea.oip.ModelInput;
 import dev.fovea.oip.ModelInstanceGroup;
 import dev.fovea.oip.ModelOutput;
 import dev.fovea.server.inference.Batching;
-import dev.fovea.torch.DType;
+import dev.fovea.server.model.ElementType;
 import dev.fovea.torch.Device;
 import dev.fovea.torch.PixelFormat;
 import dev.fovea.torch.Preprocessing;
@@ -20,7 +20,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 
 /** Reads a model's {@code config.pbtxt} (protobuf text format of {@link ModelConfig}) and fills in defaults. */
@@ -136,7 +135,7 @@ final class ModelConfigs {
                         .setFormat(ModelInput.Format.FORMAT_NHWC).addDims(-1).addDims(-1).addDims(channels));
         for (TensorSpec output : outputs) {
             serving.addOutput(ModelOutput.newBuilder().setName(output.getName())
-                    .setDataType(TritonConfigs.configType(DType.valueOf(output.getDtype().toUpperCase(Locale.ROOT))))
+                    .setDataType(ElementType.ofSpecName(output.getDtype()).orElseThrow().config())
                     .addAllDims(output.getShapeList().subList(1, output.getShapeCount())));
         }
         if (config.hasDynamicBatching()) {

@@ -8,6 +8,7 @@ import dev.fovea.server.inference.ModelRunner;
 import dev.fovea.server.inference.Prediction;
 import dev.fovea.server.inference.Predictions;
 import dev.fovea.server.metrics.ServerMetrics;
+import dev.fovea.server.model.ElementType;
 import dev.fovea.torch.DType;
 import dev.fovea.torch.Device;
 import dev.fovea.torch.ImageInput;
@@ -154,7 +155,7 @@ public final class ModelRepository implements AutoCloseable {
             ModelInput input = triton.triton().getInput(0);
             List<TensorSpec> outputs = warmUp(runner, warmUpTensor(input));
             TensorSpec.Builder inputSpec = TensorSpec.newBuilder().setName(input.getName())
-                    .setDtype(TritonConfigs.nativeType(input.getDataType()).name().toLowerCase(Locale.ROOT))
+                    .setDtype(TritonConfigs.elementType(input.getDataType()).specName())
                     .addShape(-1).addAllShape(input.getDimsList());
             info.setInput(inputSpec).addAllOutputs(TritonConfigs.checkOutputs(triton.triton(), outputs, folder));
             if (!triton.ignored().isEmpty()) {
@@ -195,7 +196,7 @@ public final class ModelRepository implements AutoCloseable {
 
     /** A zero tensor of the input's type and dims (variable dims as 1). */
     private static InferenceRequest warmUpTensor(ModelInput input) {
-        DType dtype = TritonConfigs.nativeType(input.getDataType());
+        DType dtype = TritonConfigs.elementType(input.getDataType()).nativeType();
         long[] shape = TritonConfigs.warmUpShape(input);
         long bytes = dtype.byteSize();
         for (long size : shape) {
@@ -227,7 +228,7 @@ public final class ModelRepository implements AutoCloseable {
             List<Prediction.OutputTensor> outputs = predictions.first().outputs();
             for (int i = 0; i < outputs.size(); i++) {
                 TensorSpec.Builder spec = TensorSpec.newBuilder().setName("output_" + i)
-                        .setDtype(outputs.get(i).dtype().name().toLowerCase(Locale.ROOT)).addShape(-1);
+                        .setDtype(ElementType.named(outputs.get(i).dtype()).specName()).addShape(-1);
                 for (long size : outputs.get(i).shape()) {
                     spec.addShape(size);
                 }

@@ -7,7 +7,7 @@ import dev.fovea.oip.DataType;
 import dev.fovea.oip.ModelInput;
 import dev.fovea.oip.ModelInstanceGroup;
 import dev.fovea.oip.ModelOutput;
-import dev.fovea.torch.DType;
+import dev.fovea.server.model.ElementType;
 import dev.fovea.v1.DynamicBatching;
 import dev.fovea.v1.ModelConfig;
 import dev.fovea.v1.Task;
@@ -18,7 +18,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -194,37 +193,11 @@ final class TritonConfigs {
                 : Optional.of(folder.resolve(first.getLabelFilename()));
     }
 
-    /** The native type of a config data type; types Fovea's native layer does not carry make the model invalid. */
-    static DType nativeType(DataType type) {
-        return switch (type) {
-            case TYPE_BOOL -> DType.BOOL;
-            case TYPE_UINT8 -> DType.UINT8;
-            case TYPE_INT8 -> DType.INT8;
-            case TYPE_INT32 -> DType.INT32;
-            case TYPE_INT64 -> DType.INT64;
-            case TYPE_FP16 -> DType.FLOAT16;
-            case TYPE_BF16 -> DType.BFLOAT16;
-            case TYPE_FP32 -> DType.FLOAT32;
-            case TYPE_FP64 -> DType.FLOAT64;
-            default -> throw new InvalidModelException("data_type " + type + " is not supported (supported: TYPE_BOOL, "
-                    + "TYPE_UINT8, TYPE_INT8, TYPE_INT32, TYPE_INT64, TYPE_FP16, TYPE_BF16, TYPE_FP32, TYPE_FP64)");
-        };
-    }
-
-    /** The config data type of a native type. */
-    static DataType configType(DType type) {
-        return switch (type) {
-            case BOOL -> DataType.TYPE_BOOL;
-            case UINT8 -> DataType.TYPE_UINT8;
-            case INT8 -> DataType.TYPE_INT8;
-            case INT32 -> DataType.TYPE_INT32;
-            case INT64 -> DataType.TYPE_INT64;
-            case FLOAT16 -> DataType.TYPE_FP16;
-            case BFLOAT16 -> DataType.TYPE_BF16;
-            case FLOAT32 -> DataType.TYPE_FP32;
-            case FLOAT64 -> DataType.TYPE_FP64;
-            case OTHER -> DataType.TYPE_INVALID;
-        };
+    /** The element type of a config data type; types Fovea's native layer does not carry make the model invalid. */
+    static ElementType elementType(DataType type) {
+        return ElementType.ofConfig(type).filter(element -> !element.isBytes())
+                .orElseThrow(() -> new InvalidModelException("data_type " + type + " is not supported (supported: "
+                        + ElementType.configNames().replace(", " + ElementType.BYTES.config().name(), "") + ")"));
     }
 
     /**
@@ -241,7 +214,7 @@ final class TritonConfigs {
         for (int i = 0; i < triton.getOutputCount(); i++) {
             ModelOutput declared = triton.getOutput(i);
             String actual = outputs.get(i).getDtype();
-            String expected = nativeType(declared.getDataType()).name().toLowerCase(Locale.ROOT);
+            String expected = elementType(declared.getDataType()).specName();
             if (!actual.equals(expected)) {
                 throw new InvalidModelException(file + ": output[" + i + "] '" + declared.getName() + "' is "
                         + declared.getDataType() + " but the model returns " + actual);
