@@ -5,13 +5,13 @@ import com.google.protobuf.UnsafeByteOperations;
 import dev.fovea.oip.InferParameter;
 import dev.fovea.oip.ModelInferRequest;
 import dev.fovea.oip.ModelInferResponse;
-import dev.fovea.oip.ModelOutput;
 import dev.fovea.server.inference.Prediction;
 import dev.fovea.server.inference.Predictions;
 import dev.fovea.server.inference.Softmax;
 import dev.fovea.server.limits.ClientText;
 import dev.fovea.server.model.ElementType;
 import dev.fovea.server.repository.ServedModel;
+import dev.fovea.server.model.ModelSpec;
 import dev.fovea.server.serving.Statuses;
 import dev.fovea.server.sharedmemory.Caller;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
@@ -45,11 +45,11 @@ final class InferOutputs {
 
     /** The outputs to return, validated against the model before anything runs. */
     static List<Wanted> wanted(ModelInferRequest request, ServedModel model) {
-        List<ModelOutput> outputs = model.servingConfig().getOutputList();
+        List<ModelSpec.Tensor> outputs = model.spec().outputs();
         List<Wanted> wanted = new ArrayList<>();
         if (request.getOutputsCount() == 0) {
             for (int i = 0; i < outputs.size(); i++) {
-                wanted.add(new Wanted(i, outputs.get(i).getName(), 0, null));
+                wanted.add(new Wanted(i, outputs.get(i).name(), 0, null));
             }
             return wanted;
         }
@@ -58,14 +58,14 @@ final class InferOutputs {
             String field = "outputs[" + r + "]";
             int index = -1;
             for (int i = 0; i < outputs.size(); i++) {
-                if (outputs.get(i).getName().equals(requested.getName())) {
+                if (outputs.get(i).name().equals(requested.getName())) {
                     index = i;
                 }
             }
             if (index < 0) {
                 throw Statuses.invalid(field + ".name: model " + model.name() + " has no output "
                         + ClientText.quote(requested.getName()) + " (outputs: "
-                        + outputs.stream().map(ModelOutput::getName).toList() + ")");
+                        + outputs.stream().map(ModelSpec.Tensor::name).toList() + ")");
             }
             Map<String, InferParameter> parameters = requested.getParametersMap();
             int classification = 0;
@@ -104,7 +104,7 @@ final class InferOutputs {
                 .setModelVersion(ServedModel.VERSION).setId(request.getId());
         int rows = predictions.size();
         // The model's labels are output 0's (labels.txt, or output 0's label_filename in a Triton config).
-        List<String> labels = model.info().getLabelsList();
+        List<String> labels = model.spec().labels();
         for (Wanted output : wanted) {
             List<Prediction.OutputTensor> tensors = new ArrayList<>(rows);
             for (Prediction prediction : predictions.list()) {

@@ -8,6 +8,7 @@ import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.repository.ServedModel;
 import dev.fovea.server.serving.Answer;
 import dev.fovea.server.serving.Dispatcher;
+import dev.fovea.server.serving.InputCheck;
 import dev.fovea.server.serving.Statuses;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import dev.fovea.v1.GetModelRequest;
@@ -91,7 +92,7 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
             if (request.getImagesCount() == 0) {
                 throw Statuses.invalid("images is empty: send at least one image");
             }
-            List<InputImage> images = DeclaredInputs.rows(model,
+            List<InputImage> images = InputCheck.rows(model.spec(),
                     RequestImages.toInputs(request.getImagesList(), "images", memory, pixelBudget()));
             inference = Dispatcher.request(images, topK(request.getTopK()), request.getIncludeOutputTensors(),
                     memory.arena());

@@ -6,6 +6,7 @@ import dev.fovea.server.inference.InputImage;
 import dev.fovea.server.repository.ServedModel;
 import dev.fovea.server.serving.Answer;
 import dev.fovea.server.serving.Dispatcher;
+import dev.fovea.server.serving.InputCheck;
 import dev.fovea.server.serving.Statuses;
 import dev.fovea.v1.FrameError;
 import dev.fovea.v1.FrameSkipped;
@@ -115,7 +116,7 @@ final class StreamSession extends OrderedStream<StreamPredictRequest, StreamPred
             if (!message.hasImage()) {
                 throw Statuses.invalid("frame.image is not set");
             }
-            List<InputImage> image = DeclaredInputs.rows(model, List.of(
+            List<InputImage> image = InputCheck.rows(model.spec(), List.of(
                     RequestImages.toInput(message.getImage(), "frame.image", memory, pixelBudget.get())));
             frame.request = Dispatcher.request(image, InferenceService.topK(options.getTopK()),
                     options.getIncludeOutputTensors(), memory.arena());

@@ -66,11 +66,6 @@ public enum ElementType {
         return Arrays.stream(values()).filter(element -> element.config == config).findFirst();
     }
 
-    /** A fovea.v1 model description's name ({@code float32}). */
-    public static Optional<ElementType> ofSpecName(String name) {
-        return Arrays.stream(values()).filter(element -> element.specName().equals(name)).findFirst();
-    }
-
     /** Every datatype string, for error messages. */
     public static String datatypes() {
         return Arrays.stream(values()).map(ElementType::datatype).collect(Collectors.joining(", "));

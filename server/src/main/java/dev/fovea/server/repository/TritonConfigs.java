@@ -8,10 +8,10 @@ import dev.fovea.oip.ModelInput;
 import dev.fovea.oip.ModelInstanceGroup;
 import dev.fovea.oip.ModelOutput;
 import dev.fovea.server.model.ElementType;
+import dev.fovea.server.model.ModelSpec;
 import dev.fovea.v1.DynamicBatching;
 import dev.fovea.v1.ModelConfig;
 import dev.fovea.v1.Task;
-import dev.fovea.v1.TensorSpec;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -204,22 +204,22 @@ final class TritonConfigs {
      * The warm-up's outputs, named as the config's outputs (by position, as Triton's PyTorch backend maps
      * OUTPUT__0, OUTPUT__1, ...), after checking the model returns at least those, of the declared types.
      */
-    static List<TensorSpec> checkOutputs(dev.fovea.oip.ModelConfig triton, List<TensorSpec> outputs, Path folder) {
+    static List<ModelSpec.Tensor> checkOutputs(dev.fovea.oip.ModelConfig triton, List<ModelSpec.Tensor> outputs,
+            Path folder) {
         Path file = folder.resolve(ModelConfigs.FILE_NAME);
         if (outputs.size() < triton.getOutputCount()) {
             throw new InvalidModelException(file + ": " + triton.getOutputCount() + " outputs declared, the model "
                     + "returns " + outputs.size());
         }
-        List<TensorSpec> named = new ArrayList<>();
+        List<ModelSpec.Tensor> named = new ArrayList<>();
         for (int i = 0; i < triton.getOutputCount(); i++) {
             ModelOutput declared = triton.getOutput(i);
-            String actual = outputs.get(i).getDtype();
-            String expected = elementType(declared.getDataType()).specName();
-            if (!actual.equals(expected)) {
+            ModelSpec.Tensor actual = outputs.get(i);
+            if (actual.type() != elementType(declared.getDataType())) {
                 throw new InvalidModelException(file + ": output[" + i + "] '" + declared.getName() + "' is "
-                        + declared.getDataType() + " but the model returns " + actual);
+                        + declared.getDataType() + " but the model returns " + actual.type().config());
             }
-            named.add(outputs.get(i).toBuilder().setName(declared.getName()).build());
+            named.add(new ModelSpec.Tensor(declared.getName(), actual.type(), actual.dims()));
         }
         return named;
     }
@@ -244,12 +244,9 @@ final class TritonConfigs {
         }
     }
 
-    /**
-     * The input as the model takes it, for warm-up: its reshape if it has one, else its dims, with -1 (variable)
-     * read as 1.
-     */
-    static long[] warmUpShape(ModelInput input) {
-        List<Long> shape = input.hasReshape() ? input.getReshape().getShapeList() : input.getDimsList();
-        return shape.stream().mapToLong(d -> d < 0 ? 1 : d).toArray();
+    /** The model's input as the server checks requests against it. */
+    static ModelSpec.Tensor input(ModelInput input) {
+        return new ModelSpec.Tensor(input.getName(), elementType(input.getDataType()), input.getDimsList(),
+                input.hasReshape() ? input.getReshape().getShapeList() : List.of());
     }
 }
