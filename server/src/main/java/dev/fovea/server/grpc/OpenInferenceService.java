@@ -187,6 +187,14 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
         return inference.infer(request, RequestImages.Memory.of(null, sharedMemory), System.nanoTime());
     }
 
+    /**
+     * Counts a ModelInfer that another adapter refused before it could call {@link #infer} (the HTTP binding's
+     * unreadable bodies), as the gRPC calls' refusals are counted.
+     */
+    public void refused(String model, Status status, long startNanos) {
+        dispatcher.finished(model, status, startNanos);
+    }
+
     @Override
     public StreamObserver<ModelInferRequest> modelStreamInfer(StreamObserver<ModelStreamInferResponse> responses) {
         InferStream stream = new InferStream(inference, this::memoryOf,

@@ -19,6 +19,7 @@ import dev.fovea.server.grpc.OpenInferenceService;
 import dev.fovea.server.limits.ClientText;
 import dev.fovea.server.serving.Answer;
 import io.grpc.Context;
+import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.ByteBufInputStream;
@@ -225,10 +226,16 @@ final class Routes {
 
     private CompletableFuture<Reply> infer(String model, String version, FullHttpRequest request,
             Context.CancellableContext context, ByteBufAllocator allocator) {
-        String header = request.headers().get(Reply.HEADER_LENGTH);
-        long jsonLength = header == null ? -1 : JsonTensorData.integer(header.trim(), Reply.HEADER_LENGTH);
-        InferRequests.Parsed parsed = InferRequests.parse(model, version, request.content(), jsonLength,
-                maxTensorBytes);
+        long start = System.nanoTime();
+        InferRequests.Parsed parsed;
+        try {
+            String header = request.headers().get(Reply.HEADER_LENGTH);
+            long jsonLength = header == null ? -1 : JsonTensorData.integer(header.trim(), Reply.HEADER_LENGTH);
+            parsed = InferRequests.parse(model, version, request.content(), jsonLength, maxTensorBytes);
+        } catch (HttpErrors.BadRequest e) {
+            service.refused(model, Status.INVALID_ARGUMENT, start);
+            throw e;
+        }
         // The service copies the request's bytes before infer returns, so the body may be released after this.
         CompletableFuture<Answer<ModelInferResponse>> answer;
         try {
