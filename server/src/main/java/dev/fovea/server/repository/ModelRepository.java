@@ -268,15 +268,16 @@ public final class ModelRepository implements AutoCloseable {
             throw new ModelControlException(ModelControlException.Reason.NOT_FOUND, "model "
                     + name + " is not in the repository: no folder " + folder);
         }
-        List<ServedModel> replaced = states.load(name, folder, override, retryFailed, compute,
+        ModelStates.Outcome outcome = states.load(name, folder, override, retryFailed, compute,
                 options.queueCapacity(), this::notifyListeners);
-        retire(replaced);
-        ModelInfo info = describe(name).orElseThrow();
-        if (states.find(name, "").isEmpty()) {
-            throw new ModelControlException(ModelControlException.Reason.LOAD_FAILED, "model " + name
-                    + " failed to load: " + info.getStatusMessage());
+        retire(outcome.retired());
+        if (outcome.failure() != null) {
+            // A request's config that does not even read is the caller's mistake; files that do not load are not.
+            throw new ModelControlException(outcome.folderUnreadable() && override != null
+                    ? ModelControlException.Reason.INVALID : ModelControlException.Reason.LOAD_FAILED,
+                    "model " + name + " failed to load: " + outcome.failure());
         }
-        return info;
+        return describe(name).orElseThrow();
     }
 
     private ModelInfo unloadNow(String name) {

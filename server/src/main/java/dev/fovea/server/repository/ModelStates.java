@@ -132,11 +132,20 @@ final class ModelStates {
     }
 
     /**
-     * Loads what changed of {@code name}, publishes the result, and returns the versions it replaced or dropped, for
-     * the caller to retire. A version that fails keeps its predecessor (if any) serving. Nothing is published when
-     * nothing changed.
+     * What a load did: the versions it replaced or dropped, for the caller to retire once published, and why it
+     * failed (null when it did not): {@code folderUnreadable} when the folder (or the request's config) could not be
+     * read at all, so nothing was tried.
      */
-    List<ServedModel> load(String name, Path folder, ModelFolder.Override override, boolean retryFailed,
+    record Outcome(List<ServedModel> retired, String failure, boolean folderUnreadable) {
+        static final Outcome UNCHANGED = new Outcome(List.of(), null, false);
+    }
+
+    /**
+     * Loads what changed of {@code name}, publishes the result, and says what to retire. When a version fails, every
+     * version that served goes on serving (also one the policy would drop for the failed one), so a broken update
+     * never takes a model down. Nothing is published when nothing changed.
+     */
+    Outcome load(String name, Path folder, ModelFolder.Override override, boolean retryFailed,
             CpuCompute compute, int queueCapacity, Consumer<String> changed) {
         Entry old = entries.get(name);
         ModelFolder read;
@@ -147,13 +156,13 @@ final class ModelStates {
             boolean serves = old != null && !old.serving().isEmpty();
             String message = serves ? "the folder failed to read: " + reason + "; the loaded versions serve" : reason;
             if (old != null && !retryFailed && message.equals(old.reason())) {
-                return List.of(); // the same broken folder as at the last rescan
+                return Outcome.UNCHANGED; // the same broken folder as at the last rescan
             }
             failed(name, "model " + name, reason);
             publish(serves ? old.with(State.READY, message)
                     : new Entry(name, State.UNAVAILABLE, List.of(), true, message, null, Map.of(), Map.of()));
             changed.accept(name);
-            return List.of();
+            return new Outcome(List.of(), message, true);
         }
         boolean sameConfig = old != null && old.folder() != null && old.folder().fingerprint().equals(read.fingerprint());
         Map<String, ServedModel> current = new HashMap<>();
@@ -205,11 +214,14 @@ final class ModelStates {
                 prints.put(version.name(), print);
             }
         }
+        if (!failures.isEmpty()) {
+            current.values().stream().filter(model -> !serving.contains(model)).forEach(serving::add);
+        }
         serving.sort(Comparator.comparingLong((ServedModel model) -> Long.parseLong(model.version())).reversed());
         List<ServedModel> retired = current.values().stream().filter(model -> !serving.contains(model)).toList();
         if (!loadedAny && retired.isEmpty() && old != null && old.state() == State.READY
                 && failures.equals(old.failedVersions()) && sameConfig) {
-            return List.of();
+            return Outcome.UNCHANGED;
         }
         String reason = failures.isEmpty() ? ""
                 : String.join("; ", failures.entrySet().stream().map(failure -> "version " + failure.getKey()
@@ -219,7 +231,7 @@ final class ModelStates {
         publish(new Entry(name, serving.isEmpty() ? State.UNAVAILABLE : State.READY, List.copyOf(serving),
                 serving.isEmpty(), reason, read, Map.copyOf(prints), Map.copyOf(failures)));
         changed.accept(name);
-        return retired;
+        return new Outcome(retired, failures.isEmpty() ? null : reason, false);
     }
 
     private void failed(String name, String what, String reason) {
