@@ -349,8 +349,11 @@ public final class ModelRepository implements AutoCloseable {
         compute.close();
     }
 
-    /** For tests: the versions loaded now, across all models (retired ones are gone once their change is done). */
-    int loadedVersions() {
+    /**
+     * The versions loaded now, across all models: each holds a native module. A version a change retires no longer
+     * counts once that change is done (its memory is freed by then).
+     */
+    public int loadedVersions() {
         return states.loadedVersions();
     }
 }
