@@ -10,6 +10,8 @@ import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.sharedmemory.SharedMemoryAccess;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
+import dev.fovea.server.tracing.TraceConfig;
+import dev.fovea.server.tracing.Tracing;
 import dev.fovea.server.transport.UnixSocket;
 import dev.fovea.torch.TorchRuntime;
 import io.grpc.netty.NettyServerBuilder;
@@ -126,6 +128,14 @@ final class ServeCommand implements Callable<Integer> {
                     + "the exit status is 0 if they drained in time (default: ${DEFAULT-VALUE}).")
     private int graceSeconds;
 
+    @Option(names = "--trace-config", paramLabel = "[MODE,]SETTING=VALUE",
+            description = "Request tracing with OpenTelemetry, in Triton's syntax; repeat for each setting: "
+                    + "level=OFF|TIMESTAMPS, rate=N (1 in N requests), count=N (-1: no limit), mode=opentelemetry, "
+                    + "opentelemetry,url=http://HOST:4318/v1/traces, opentelemetry,resource=KEY=VALUE, "
+                    + "opentelemetry,bsp_max_queue_size=N, opentelemetry,bsp_schedule_delay=MS, "
+                    + "opentelemetry,bsp_max_export_batch_size=N (default: level=OFF, rate=1000, count=-1).")
+    private List<String> traceConfig = List.of();
+
     @Mixin
     private SecurityOptions security;
 
@@ -141,6 +151,12 @@ final class ServeCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), "--max-image-pixels/--max-request-pixels: "
                     + e.getMessage());
+        }
+        TraceConfig tracing;
+        try {
+            tracing = TraceConfig.parse(traceConfig);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), e.getMessage());
         }
         if (!allowSharedMemory && (allowSharedMemoryTcp || sharedMemoryUids != null)) {
             throw new ParameterException(spec.commandLine(),
@@ -168,7 +184,7 @@ final class ServeCommand implements Callable<Integer> {
             listeners.add(socket.serverBuilder());
         }
         FoveaServer.Builder builder = FoveaServer.builder(repository, metrics).callThreads(callThreads)
-                .imageLimits(imageLimits)
+                .imageLimits(imageLimits).tracing(Tracing.of(tracing))
                 .sharedMemory(allowSharedMemory ? SharedMemoryRegistry.enabled(SharedMemoryRegistry.SYSTEM_ROOT,
                         sharedMemoryAccess()) : SharedMemoryRegistry.disabled());
         listeners.forEach(listener -> builder.listener(listener.maxInboundMessageSize(maxMessageBytes)));
