@@ -152,9 +152,9 @@ final class ServeCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--max-image-pixels/--max-request-pixels: "
                     + e.getMessage());
         }
-        TraceConfig tracing;
+        TraceConfig tracingConfig;
         try {
-            tracing = TraceConfig.parse(traceConfig);
+            tracingConfig = TraceConfig.parse(traceConfig);
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
@@ -184,7 +184,7 @@ final class ServeCommand implements Callable<Integer> {
             listeners.add(socket.serverBuilder());
         }
         FoveaServer.Builder builder = FoveaServer.builder(repository, metrics).callThreads(callThreads)
-                .imageLimits(imageLimits).tracing(Tracing.of(tracing))
+                .imageLimits(imageLimits).tracing(Tracing.of(tracingConfig))
                 .sharedMemory(allowSharedMemory ? SharedMemoryRegistry.enabled(SharedMemoryRegistry.SYSTEM_ROOT,
                         sharedMemoryAccess()) : SharedMemoryRegistry.disabled());
         listeners.forEach(listener -> builder.listener(listener.maxInboundMessageSize(maxMessageBytes)));
