@@ -1,5 +1,9 @@
 package dev.fovea.server.tracing;
 
+import static dev.fovea.server.tracing.Spans.assertStagesInOrder;
+import static dev.fovea.server.tracing.Spans.child;
+import static dev.fovea.server.tracing.Spans.children;
+import static dev.fovea.server.tracing.Spans.requestSpans;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -35,7 +39,6 @@ import io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.StreamObserver;
 import io.opentelemetry.api.common.AttributeKey;
-import io.opentelemetry.api.trace.SpanKind;
 import io.opentelemetry.sdk.trace.data.SpanData;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.net.InetSocketAddress;
@@ -63,9 +66,6 @@ class TracingTest {
 
     private static final String TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
     private static final String PARENT_ID = "00f067aa0ba902b7";
-    private static final AttributeKey<Long> BATCH_ID = AttributeKey.longKey("batch_id");
-    private static final AttributeKey<Long> BATCH_SIZE = AttributeKey.longKey("batch_size");
-    private static final List<String> STAGES = List.of("queue", "preprocess", "compute", "postprocess", "send");
 
     private static final RecordingExporter exported = new RecordingExporter();
     private static Tracing tracing;
@@ -188,38 +188,6 @@ class TracingTest {
             Thread.sleep(10);
         }
         throw new AssertionError("fewer than " + count + " request spans exported: " + exported.spans());
-    }
-
-    private static List<SpanData> requestSpans(List<SpanData> spans) {
-        return spans.stream().filter(span -> span.getKind() == SpanKind.SERVER).toList();
-    }
-
-    private static List<SpanData> children(List<SpanData> spans, SpanData parent) {
-        return spans.stream().filter(span -> span.getParentSpanId().equals(parent.getSpanId())).toList();
-    }
-
-    private static SpanData child(List<SpanData> spans, SpanData parent, String name) {
-        return children(spans, parent).stream().filter(span -> span.getName().equals(name)).findFirst()
-                .orElseThrow(() -> new AssertionError("no " + name + " span under " + parent));
-    }
-
-    /** Stage spans in order inside the request span: each ends after it starts and before the next one starts. */
-    private static void assertStagesInOrder(List<SpanData> spans, SpanData request, long batchSize) {
-        assertEquals(Set.copyOf(STAGES), Set.copyOf(children(spans, request).stream().map(SpanData::getName)
-                .toList()));
-        long previousEnd = request.getStartEpochNanos();
-        for (String name : STAGES) {
-            SpanData stage = child(spans, request, name);
-            assertEquals(request.getTraceId(), stage.getTraceId());
-            assertTrue(stage.getStartEpochNanos() >= previousEnd, name + " starts after the stage before it");
-            assertTrue(stage.getEndEpochNanos() >= stage.getStartEpochNanos(), name + " ends after it starts");
-            assertTrue(stage.getEndEpochNanos() <= request.getEndEpochNanos(), name + " ends inside the request");
-            previousEnd = stage.getEndEpochNanos();
-            if (!name.equals("send")) {
-                assertEquals(batchSize, stage.getAttributes().get(BATCH_SIZE), name);
-                assertTrue(stage.getAttributes().get(BATCH_ID) > 0, name);
-            }
-        }
     }
 
     @Test
@@ -353,7 +321,7 @@ class TracingTest {
         Set<String> traceIds = new HashSet<>();
         for (SpanData request : requestSpans(spans)) {
             assertStagesInOrder(spans, request, 2);
-            batchIds.add(child(spans, request, "compute").getAttributes().get(BATCH_ID));
+            batchIds.add(child(spans, request, "compute").getAttributes().get(Spans.BATCH_ID));
             traceIds.add(request.getTraceId());
         }
         assertEquals(1, batchIds.size(), "one batch");
