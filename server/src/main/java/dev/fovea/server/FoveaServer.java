@@ -12,6 +12,8 @@ import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.repository.ServedModel;
 import dev.fovea.server.serving.Dispatcher;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
+import dev.fovea.server.tracing.TraceConfig;
+import dev.fovea.server.tracing.Tracing;
 import dev.fovea.v1.InferenceServiceGrpc;
 import dev.fovea.v1.ModelInfo;
 import dev.fovea.v1.ModelStatus;
@@ -37,10 +39,10 @@ import java.util.stream.Collectors;
  * Open Inference Protocol's inference.GRPCInferenceService, grpc.health.v1 (overall and per model: the service name
  * is the model's name) and server reflection.
  *
- * <p>Ownership: takes the repository and the shared-memory registry and closes them in {@link #stop}. The listeners
- * are the caller's choice of transports (Netty on TCP and a Unix socket for the real thing, in-process for tests):
- * one gRPC server per listener, all with the same services and executor, so a request is served the same way
- * whichever way it came in.
+ * <p>Ownership: takes the repository, the shared-memory registry and the tracing and closes them in {@link #stop}.
+ * The listeners are the caller's choice of transports (Netty on TCP and a Unix socket for the real thing, in-process
+ * for tests): one gRPC server per listener, all with the same services and executor, so a request is served the same
+ * way whichever way it came in.
  */
 public final class FoveaServer {
 
@@ -48,6 +50,7 @@ public final class FoveaServer {
 
     private final ModelRepository repository;
     private final SharedMemoryRegistry sharedMemory;
+    private final Tracing tracing;
     private final ExecutorService callExecutor;
     private final HealthStatusManager health = new HealthStatusManager();
     private final ShutdownDrain shutdownDrain = new ShutdownDrain();
@@ -59,6 +62,7 @@ public final class FoveaServer {
     private FoveaServer(Builder builder) {
         this.repository = builder.repository;
         this.sharedMemory = builder.sharedMemory;
+        this.tracing = builder.tracing;
         ServerMetrics metrics = builder.metrics;
         metrics.exportQueueDepths(() -> repository.servedModels().stream()
                 .collect(Collectors.toMap(ServedModel::name, model -> model.runner().queueDepth())));
@@ -69,7 +73,7 @@ public final class FoveaServer {
         AtomicInteger threadNumber = new AtomicInteger();
         this.callExecutor = Executors.newFixedThreadPool(builder.callThreads, task -> Thread.ofPlatform()
                 .name("fovea-grpc-" + threadNumber.incrementAndGet()).daemon().unstarted(task));
-        Dispatcher dispatcher = new Dispatcher(repository, metrics);
+        Dispatcher dispatcher = new Dispatcher(repository, metrics, tracing);
         ServerServiceDefinition inference = new InferenceService(dispatcher, repository, sharedMemory,
                 builder.imageLimits, shutdownDrain).definition();
         this.openInferenceService = new OpenInferenceService(dispatcher, repository, metrics, sharedMemory,
@@ -79,6 +83,7 @@ public final class FoveaServer {
             servers.add(listener
                     .executor(callExecutor)
                     .intercept(new Callers())
+                    .intercept(tracing.interceptor())
                     .addService(inference)
                     .addService(openInference)
                     .addService(LenientServices.of(health.getHealthService()))
@@ -143,6 +148,7 @@ public final class FoveaServer {
         }
         repository.close();
         sharedMemory.close();
+        tracing.close();
         callExecutor.shutdown();
         callExecutor.awaitTermination(5, TimeUnit.SECONDS);
         drained = clean;
@@ -176,6 +182,7 @@ public final class FoveaServer {
         private int callThreads = 8;
         private SharedMemoryRegistry sharedMemory = SharedMemoryRegistry.disabled();
         private ImageLimits imageLimits = ImageLimits.DEFAULT;
+        private Tracing tracing;
 
         private Builder(ModelRepository repository, ServerMetrics metrics) {
             this.repository = Objects.requireNonNull(repository, "repository");
@@ -212,9 +219,21 @@ public final class FoveaServer {
             return this;
         }
 
+        /**
+         * Request tracing; the server takes it and closes it on stop (default: {@link TraceConfig#DEFAULT}, off until
+         * TraceSetting turns it on).
+         */
+        public Builder tracing(Tracing tracing) {
+            this.tracing = Objects.requireNonNull(tracing, "tracing");
+            return this;
+        }
+
         public FoveaServer build() {
             if (listeners.isEmpty()) {
                 throw new IllegalStateException("a server needs at least one listener");
+            }
+            if (tracing == null) {
+                tracing = Tracing.of(TraceConfig.DEFAULT);
             }
             return new FoveaServer(this);
         }

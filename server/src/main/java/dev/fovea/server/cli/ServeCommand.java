@@ -11,6 +11,8 @@ import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.repository.RepositoryPoller;
 import dev.fovea.server.sharedmemory.SharedMemoryAccess;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
+import dev.fovea.server.tracing.TraceConfig;
+import dev.fovea.server.tracing.Tracing;
 import dev.fovea.server.transport.UnixSocket;
 import dev.fovea.torch.TorchRuntime;
 import io.grpc.netty.NettyServerBuilder;
@@ -143,6 +145,13 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--load-model", paramLabel = "NAME",
             description = "In explicit mode, a model to load at start; repeatable; * loads them all.")
     private List<String> loadModels;
+    @Option(names = "--trace-config", paramLabel = "[MODE,]SETTING=VALUE",
+            description = "Request tracing with OpenTelemetry, in Triton's syntax; repeat for each setting: "
+                    + "level=OFF|TIMESTAMPS, rate=N (1 in N requests), count=N (-1: no limit), mode=opentelemetry, "
+                    + "opentelemetry,url=http://HOST:4318/v1/traces, opentelemetry,resource=KEY=VALUE, "
+                    + "opentelemetry,bsp_max_queue_size=N, opentelemetry,bsp_schedule_delay=MS, "
+                    + "opentelemetry,bsp_max_export_batch_size=N (default: level=OFF, rate=1000, count=-1).")
+    private List<String> traceConfig = List.of();
 
     @Mixin
     private SecurityOptions security;
@@ -160,6 +169,12 @@ final class ServeCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), "--max-image-pixels/--max-request-pixels: "
                     + e.getMessage());
+        }
+        TraceConfig tracingConfig;
+        try {
+            tracingConfig = TraceConfig.parse(traceConfig);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), e.getMessage());
         }
         if (!allowSharedMemory && (allowSharedMemoryTcp || sharedMemoryUids != null)) {
             throw new ParameterException(spec.commandLine(),
@@ -195,7 +210,7 @@ final class ServeCommand implements Callable<Integer> {
             listeners.add(socket.serverBuilder());
         }
         FoveaServer.Builder builder = FoveaServer.builder(repository, metrics).callThreads(callThreads)
-                .imageLimits(imageLimits)
+                .imageLimits(imageLimits).tracing(Tracing.of(tracingConfig))
                 .sharedMemory(allowSharedMemory ? SharedMemoryRegistry.enabled(SharedMemoryRegistry.SYSTEM_ROOT,
                         sharedMemoryAccess()) : SharedMemoryRegistry.disabled());
         listeners.forEach(listener -> builder.listener(listener.maxInboundMessageSize(maxMessageBytes)));

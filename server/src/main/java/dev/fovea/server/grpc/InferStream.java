@@ -4,6 +4,7 @@ import dev.fovea.oip.ModelInferRequest;
 import dev.fovea.oip.ModelInferResponse;
 import dev.fovea.oip.ModelStreamInferResponse;
 import dev.fovea.server.limits.ClientText;
+import dev.fovea.server.tracing.RequestTrace;
 import dev.fovea.server.serving.Statuses;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
@@ -43,14 +44,15 @@ final class InferStream extends OrderedStream<ModelInferRequest, ModelStreamInfe
     @Override
     void accept(ModelInferRequest request) {
         Slot<ModelStreamInferResponse> slot = newSlot();
-        inference.infer(request, memoryOf.apply(request), System.nanoTime()).whenComplete((answer, failure) -> {
-            if (failure != null) {
-                answer(slot, error(request, Statuses.of(failure)), null);
-            } else {
-                answer(slot, ModelStreamInferResponse.newBuilder().setInferResponse(answer.response()).build(),
-                        answer.predictions());
-            }
-        });
+        inference.infer(request, memoryOf.apply(request), System.nanoTime(), "ModelStreamInfer")
+                .whenComplete((answer, failure) -> {
+                    if (failure != null) {
+                        answer(slot, error(request, Statuses.of(failure)), null, RequestTrace.NONE);
+                    } else {
+                        answer(slot, ModelStreamInferResponse.newBuilder().setInferResponse(answer.response())
+                                .build(), answer.predictions(), answer.trace());
+                    }
+                });
     }
 
     private static ModelStreamInferResponse error(ModelInferRequest request, Status status) {

@@ -11,6 +11,7 @@ import dev.fovea.server.serving.Dispatcher;
 import dev.fovea.server.serving.InputCheck;
 import dev.fovea.server.serving.Statuses;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
+import dev.fovea.server.tracing.RequestTrace;
 import dev.fovea.v1.GetModelRequest;
 import dev.fovea.v1.InferenceServiceGrpc;
 import dev.fovea.v1.ListModelsRequest;
@@ -86,6 +87,8 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     @Override
     public void predict(PredictRequest request, StreamObserver<PredictResponse> responses) {
         long start = System.nanoTime();
+        RequestTrace trace = dispatcher.tracing().start("Predict", request.getModel(), request.getModelVersion(),
+                start);
         ServedModel model = null;
         InferenceRequest inference;
         RequestImages.Memory memory = RequestImages.Memory.of(predictRequests.takeMemory(request), sharedMemory);
@@ -106,16 +109,17 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
             Status status = Statuses.of(e);
             dispatcher.finished(request.getModel(), status, start);
             responses.onError(status.asRuntimeException());
+            trace.end(status);
             return;
         }
         ServedModel chosen = model;
-        dispatcher.submit(model, inference, start, predictions -> {
+        dispatcher.submit(model, inference, start, trace, predictions -> {
             PredictResponse.Builder response = PredictResponse.newBuilder().setModel(chosen.name())
                     .setModelVersion(chosen.version());
             for (Prediction prediction : predictions.list()) {
                 response.addResults(Results.toWire(prediction));
             }
-            return new Answer<>(response.build(), predictions);
+            return new Answer<>(response.build(), predictions, trace);
         }).whenComplete((answer, failure) -> {
             if (failure != null) {
                 responses.onError(Statuses.of(failure).asRuntimeException());
@@ -123,6 +127,7 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
             }
             predictResponses.send(responses, answer.response(), answer.predictions());
             responses.onCompleted();
+            trace.end(Status.OK);
         });
     }
 

@@ -11,6 +11,7 @@ import dev.fovea.server.serving.Dispatcher;
 import dev.fovea.server.serving.Statuses;
 import dev.fovea.server.sharedmemory.Caller;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
+import dev.fovea.server.tracing.RequestTrace;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.util.List;
@@ -36,9 +37,12 @@ final class OipInference {
     /**
      * Validates and queues {@code request}, whose bytes live in {@code memory} (owned by this call from here on).
      * Completes with the answer on the thread that ran the request, or with a {@link StatusRuntimeException}: at once
-     * for a request refused before queueing. Counted once, from {@code startNanos}.
+     * for a request refused before queueing. Counted once, from {@code startNanos}; traced as {@code spanName}.
      */
-    CompletableFuture<Answer<ModelInferResponse>> infer(ModelInferRequest request, RequestImages.Memory memory, long startNanos) {
+    CompletableFuture<Answer<ModelInferResponse>> infer(ModelInferRequest request, RequestImages.Memory memory,
+            long startNanos, String spanName) {
+        RequestTrace trace = dispatcher.tracing().start(spanName, request.getModelName(), request.getModelVersion(),
+                startNanos);
         ServedModel model = null;
         List<InferOutputs.Wanted> outputs;
         InferenceRequest inference;
@@ -54,11 +58,13 @@ final class OipInference {
             memory.arena().close();
             Status status = Statuses.of(e);
             dispatcher.finished(request.getModelName(), status, startNanos);
+            trace.end(status);
             return CompletableFuture.failedFuture(status.asRuntimeException());
         }
         Caller caller = memory.caller();
         ServedModel chosen = model;
-        return dispatcher.submit(model, inference, startNanos, predictions -> new Answer<>(
-                InferOutputs.toResponse(request, chosen, outputs, predictions, sharedMemory, caller), predictions));
+        return dispatcher.submit(model, inference, startNanos, trace, predictions -> new Answer<>(
+                InferOutputs.toResponse(request, chosen, outputs, predictions, sharedMemory, caller), predictions,
+                trace));
     }
 }

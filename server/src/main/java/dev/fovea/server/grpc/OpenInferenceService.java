@@ -51,6 +51,9 @@ import dev.fovea.server.serving.Answer;
 import dev.fovea.server.serving.Dispatcher;
 import dev.fovea.server.serving.Statuses;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
+import dev.fovea.server.tracing.Tracing;
+import dev.fovea.v1.ModelInfo;
+import dev.fovea.v1.ModelStatus;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -63,10 +66,10 @@ import java.util.concurrent.CompletableFuture;
 /**
  * The Open Inference Protocol (KServe v2) gRPC service, {@code inference.GRPCInferenceService}, with Triton's
  * extensions that Fovea supports: streaming inference, model configuration, statistics, repository index, system
- * shared memory, classification and log settings. It serves the same models through the same runners as fovea.v1, so
- * requests of both APIs batch together; the HTTP/REST binding ({@code dev.fovea.server.http}) calls the same methods.
- * Model control (load/unload) works in --model-control-mode explicit ({@link ModelControl}); CUDA shared memory and
- * trace settings answer UNIMPLEMENTED with the reason.
+ * shared memory, classification, log settings and trace settings. It serves the same models through the same runners
+ * as fovea.v1, so requests of both APIs batch together; the HTTP/REST binding ({@code dev.fovea.server.http}) calls
+ * the same methods. Model control (load/unload) works in --model-control-mode explicit ({@link ModelControl}); CUDA
+ * shared memory answers UNIMPLEMENTED with the reason.
  *
  * <p>A request may name a version that serves; without one it runs on the newest that serves.
  */
@@ -144,7 +147,7 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
         ServerMetadataResponse.Builder metadata = ServerMetadataResponse.newBuilder().setName(SERVER_NAME)
                 .setVersion(version == null ? "development" : version)
                 .addExtensions("classification").addExtensions("model_configuration").addExtensions("statistics")
-                .addExtensions("model_repository");
+                .addExtensions("model_repository").addExtensions("trace");
         if (sharedMemory.isEnabled()) {
             metadata.addExtensions("system_shared_memory");
         }
@@ -165,13 +168,15 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
 
     @Override
     public void modelInfer(ModelInferRequest request, StreamObserver<ModelInferResponse> responses) {
-        inference.infer(request, memoryOf(request), System.nanoTime()).whenComplete((answer, failure) -> {
+        inference.infer(request, memoryOf(request), System.nanoTime(), "ModelInfer").whenComplete((answer,
+                failure) -> {
             if (failure != null) {
                 responses.onError(Statuses.of(failure).asRuntimeException());
                 return;
             }
             inferResponses.send(responses, answer.response(), answer.predictions());
             responses.onCompleted();
+            answer.trace().end(Status.OK);
         });
     }
 
@@ -182,7 +187,8 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
      * refused before queueing.
      */
     public CompletableFuture<Answer<ModelInferResponse>> infer(ModelInferRequest request) {
-        return inference.infer(request, RequestImages.Memory.of(null, sharedMemory), System.nanoTime());
+        return inference.infer(request, RequestImages.Memory.of(null, sharedMemory), System.nanoTime(),
+                "POST /v2/models/{model}/infer");
     }
 
     /**
@@ -313,8 +319,20 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
 
     @Override
     public void traceSetting(TraceSettingRequest request, StreamObserver<TraceSettingResponse> responses) {
-        responses.onError(Status.UNIMPLEMENTED.withDescription("request tracing is not supported yet: Fovea has no "
-                + "trace settings to read or change").asRuntimeException());
+        try {
+            String model = request.getModelName().isEmpty() ? null : request.getModelName();
+            if (model != null) {
+                dispatcher.requireKnown(model);
+            }
+            reply(responses, OipTraceSetting.update(request, model, dispatcher.tracing().control()));
+        } catch (RuntimeException e) {
+            responses.onError(Statuses.of(e).asRuntimeException());
+        }
+    }
+
+    /** The server's tracing, for the HTTP binding to take the caller's trace context from its headers. */
+    public Tracing tracing() {
+        return dispatcher.tracing();
     }
 
     @Override

@@ -3,6 +3,7 @@ package dev.fovea.server.grpc;
 import com.google.protobuf.Message;
 import dev.fovea.server.inference.Predictions;
 import dev.fovea.server.serving.Statuses;
+import dev.fovea.server.tracing.RequestTrace;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -39,6 +40,8 @@ abstract class OrderedStream<Q, R extends Message> implements StreamObserver<Q>,
         private R answer;
         /** The memory {@code answer}'s bytes view until it is sent; null for answers without outputs. */
         private Predictions predictions;
+        /** The trace to end once {@code answer} is sent; NONE for answers whose trace has ended already. */
+        private RequestTrace trace = RequestTrace.NONE;
 
         final boolean answered() {
             return answer != null;
@@ -136,17 +139,20 @@ abstract class OrderedStream<Q, R extends Message> implements StreamObserver<Q>,
 
     /**
      * Gives {@code slot} its answer, whose bytes view {@code predictions} (null for answers without outputs), and
-     * sends what the client can take. Once the call has ended the predictions are freed instead.
+     * sends what the client can take; {@code trace} ends once it is sent ({@link RequestTrace#NONE} for an answer
+     * whose trace has ended: errors, skips). Once the call has ended the predictions are freed instead.
      */
-    final synchronized void answer(Slot<R> slot, R answer, Predictions predictions) {
+    final synchronized void answer(Slot<R> slot, R answer, Predictions predictions, RequestTrace trace) {
         if (finished) {
             if (predictions != null) {
                 predictions.close();
             }
+            trace.end(Status.CANCELLED);
             return;
         }
         slot.answer = answer;
         slot.predictions = predictions;
+        slot.trace = trace;
         drain();
     }
 
@@ -158,6 +164,7 @@ abstract class OrderedStream<Q, R extends Message> implements StreamObserver<Q>,
         while (!pending.isEmpty() && pending.peekFirst().answered() && responses.isReady()) {
             Slot<R> slot = pending.removeFirst();
             marshaller.send(responses, slot.answer, slot.predictions);
+            slot.trace.end(Status.OK);
         }
         if (clientDone || stopping) {
             if (pending.isEmpty()) {
@@ -198,6 +205,7 @@ abstract class OrderedStream<Q, R extends Message> implements StreamObserver<Q>,
                 slot.predictions.close();
                 slot.predictions = null;
             }
+            slot.trace.end(Status.CANCELLED);
         }
         pending.clear();
         released();

@@ -9,6 +9,7 @@ import dev.fovea.server.serving.Answer;
 import dev.fovea.server.serving.Dispatcher;
 import dev.fovea.server.serving.InputCheck;
 import dev.fovea.server.serving.Statuses;
+import dev.fovea.server.tracing.RequestTrace;
 import dev.fovea.v1.FrameError;
 import dev.fovea.v1.FrameSkipped;
 import dev.fovea.v1.StreamMode;
@@ -53,6 +54,7 @@ final class StreamSession extends OrderedStream<StreamPredictRequest, StreamPred
         ServedModel model;
         /** The frame's request while it waits (latest-only) to be submitted; the model owns it once submitted. */
         InferenceRequest request;
+        RequestTrace trace = RequestTrace.NONE;
 
         FrameSlot(dev.fovea.v1.Frame frame) {
             this.frameId = frame.getFrameId();
@@ -131,6 +133,7 @@ final class StreamSession extends OrderedStream<StreamPredictRequest, StreamPred
         FrameSlot frame = new FrameSlot(message);
         frame.model = model;
         addSlot(frame);
+        frame.trace = dispatcher.tracing().start("StreamPredict", model.name(), "", frame.arrivalNanos);
         try {
             if (!message.hasImage()) {
                 throw Statuses.invalid("frame.image is not set");
@@ -144,7 +147,8 @@ final class StreamSession extends OrderedStream<StreamPredictRequest, StreamPred
             memory.arena().close();
             Status status = Statuses.of(e);
             dispatcher.finished(model.name(), status, frame.arrivalNanos);
-            answer(frame, error(frame, status), null);
+            frame.trace.end(status);
+            answer(frame, error(frame, status), null, RequestTrace.NONE);
             return;
         }
         if (!latestOnly() || running == 0) {
@@ -156,8 +160,9 @@ final class StreamSession extends OrderedStream<StreamPredictRequest, StreamPred
             waiting.request.memory().close();
             waiting.request = null;
             dispatcher.skipped(model.name());
+            waiting.trace.end(Status.OK);
             answer(waiting, response(waiting).setSkipped(FrameSkipped.newBuilder()
-                    .setSupersededBy(frame.frameId)).build(), null);
+                    .setSupersededBy(frame.frameId)).build(), null, RequestTrace.NONE);
         }
         waiting = frame;
     }
@@ -166,17 +171,17 @@ final class StreamSession extends OrderedStream<StreamPredictRequest, StreamPred
         running++;
         InferenceRequest request = frame.request;
         frame.request = null; // the model owns its memory now
-        dispatcher.submit(frame.model, request, frame.arrivalNanos, predictions -> new Answer<>(response(frame)
-                .setResult(Results.toWire(predictions.first())).build(), predictions))
+        dispatcher.submit(frame.model, request, frame.arrivalNanos, frame.trace, predictions -> new Answer<>(
+                response(frame).setResult(Results.toWire(predictions.first())).build(), predictions, frame.trace))
                 .whenComplete((answer, failure) -> finished(frame, answer, failure));
     }
 
     private synchronized void finished(FrameSlot frame, Answer<StreamPredictResponse> answer, Throwable failure) {
         running--;
         if (failure != null) {
-            answer(frame, error(frame, Statuses.of(failure)), null);
+            answer(frame, error(frame, Statuses.of(failure)), null, RequestTrace.NONE);
         } else {
-            answer(frame, answer.response(), answer.predictions());
+            answer(frame, answer.response(), answer.predictions(), answer.trace());
         }
         if (waiting != null) {
             FrameSlot next = waiting;
@@ -192,6 +197,7 @@ final class StreamSession extends OrderedStream<StreamPredictRequest, StreamPred
             waiting.model.release();
             waiting.request.memory().close();
             waiting.request = null;
+            waiting.trace.end(Status.CANCELLED);
             waiting = null;
         }
     }

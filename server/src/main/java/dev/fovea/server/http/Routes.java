@@ -18,6 +18,7 @@ import dev.fovea.oip.SystemSharedMemoryRegisterRequest;
 import dev.fovea.oip.SystemSharedMemoryStatusRequest;
 import dev.fovea.oip.SystemSharedMemoryStatusResponse;
 import dev.fovea.oip.SystemSharedMemoryUnregisterRequest;
+import dev.fovea.oip.TraceSettingRequest;
 import dev.fovea.server.grpc.OpenInferenceService;
 import dev.fovea.server.limits.ClientText;
 import dev.fovea.server.serving.Answer;
@@ -52,6 +53,7 @@ import java.util.function.Supplier;
  * GET  /v2/models/stats                                 statistics of every model
  * GET  /v2/models/{m}[/versions/{v}][/ready|/config|/stats]
  * POST /v2/models/{m}[/versions/{v}]/infer
+ * GET  /v2[/models/{m}]/trace/setting,  POST /v2[/models/{m}]/trace/setting
  * POST /v2/repository/index,  POST /v2/repository/models/{m}/load | /unload
  * GET  /v2/systemsharedmemory[/region/{r}]/status
  * POST /v2/systemsharedmemory/region/{r}/register | /unregister,  POST /v2/systemsharedmemory/unregister
@@ -120,6 +122,7 @@ final class Routes {
             case "repository" -> rest.size() == 2 && rest.get(1).equals("index")
                     ? post(() -> repositoryIndex(request)) : repositoryModel(rest.subList(1, rest.size()), request);
             case "systemsharedmemory" -> sharedMemory(rest.subList(1, rest.size()), request);
+            case "trace" -> rest.size() == 2 && rest.get(1).equals("setting") ? traceSetting("", request) : null;
             default -> null;
         };
     }
@@ -139,6 +142,10 @@ final class Routes {
         if (rest.size() >= 2 && rest.getFirst().equals("versions")) {
             version = rest.get(1);
             rest = rest.subList(2, rest.size());
+        }
+        if (version.isEmpty() && rest.size() == 2 && rest.getFirst().equals("trace")
+                && rest.get(1).equals("setting")) {
+            return traceSetting(name, request);
         }
         if (rest.size() > 1) {
             return null;
@@ -193,6 +200,16 @@ final class Routes {
                     SystemSharedMemoryUnregisterRequest.newBuilder().setName(region).build(), done -> ok()));
             default -> null;
         };
+    }
+
+    /** Triton's trace extension: GET reads the settings, POST changes those its JSON object names. */
+    private Endpoint traceSetting(String model, FullHttpRequest request) {
+        if (!request.method().equals(HttpMethod.POST)) {
+            return get(() -> call(service::traceSetting, TraceSettingRequest.newBuilder().setModelName(model)
+                    .build(), TraceSettingsJson::render));
+        }
+        return post(() -> call(service::traceSetting, TraceSettingsJson.parse(request, model),
+                TraceSettingsJson::render));
     }
 
     /** Triton's form: a JSON array of the regions. */
@@ -288,7 +305,8 @@ final class Routes {
         // The service copies the request's bytes before infer returns, so the body may be released after this.
         CompletableFuture<Answer<ModelInferResponse>> answer;
         try {
-            answer = context.call(() -> service.infer(parsed.request()));
+            answer = service.tracing().withParent(context, request.headers()::get)
+                    .call(() -> service.infer(parsed.request()));
         } catch (Exception e) {
             answer = CompletableFuture.failedFuture(e);
         }
@@ -301,20 +319,21 @@ final class Routes {
                 if (body.jsonLength() >= 0) {
                     reply.response().headers().set(Reply.HEADER_LENGTH, body.jsonLength());
                 }
-                return new Reply(reply.response(), done.predictions());
+                return new Reply(reply.response(), done);
             } catch (RuntimeException e) {
                 done.predictions().close();
+                done.trace().end(Status.fromThrowable(e));
                 throw e;
             }
         });
     }
 
-    private interface Field {
+    interface Field {
         void read(JsonReader in, String name) throws IOException;
     }
 
     /** Reads a small JSON object body (an empty body is an empty object). */
-    private static void readObject(FullHttpRequest request, Field field) {
+    static void readObject(FullHttpRequest request, Field field) {
         if (request.content().readableBytes() == 0) {
             return;
         }

@@ -132,7 +132,7 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
     /** One result per job, in order. */
     private List<Predictions> runOnce(List<Job> batch) {
         long start = System.nanoTime();
-        counters.batchStarted();
+        long batchId = counters.batchStarted();
         List<InputImage> images = new ArrayList<>();
         for (Job job : batch) {
             images.addAll(job.request().images());
@@ -151,8 +151,8 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
                     for (Job job : batch) {
                         InferenceRequest request = job.request();
                         long postprocessStart = System.nanoTime();
-                        results.add(postprocessor.predictions(request, offset, new long[] {
-                            start - request.arrivalNanos(), preprocessed - start, inferred - preprocessed}));
+                        results.add(postprocessor.predictions(request, offset,
+                                new Postprocessor.Batch(batchId, start, preprocessed, inferred)));
                         observer.requestRan(start - request.arrivalNanos(), System.nanoTime() - postprocessStart);
                         offset += request.images().size();
                     }

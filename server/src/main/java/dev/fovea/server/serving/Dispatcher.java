@@ -7,6 +7,8 @@ import dev.fovea.server.limits.ClientText;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.repository.ServedModel;
+import dev.fovea.server.tracing.RequestTrace;
+import dev.fovea.server.tracing.Tracing;
 import dev.fovea.v1.ModelInfo;
 import dev.fovea.v1.ModelStatus;
 import io.grpc.Context;
@@ -47,10 +49,21 @@ public final class Dispatcher {
 
     private final ModelRepository repository;
     private final ServerMetrics metrics;
+    private final Tracing tracing;
 
-    public Dispatcher(ModelRepository repository, ServerMetrics metrics) {
+    public Dispatcher(ModelRepository repository, ServerMetrics metrics, Tracing tracing) {
         this.repository = Objects.requireNonNull(repository, "repository");
         this.metrics = Objects.requireNonNull(metrics, "metrics");
+        this.tracing = Objects.requireNonNull(tracing, "tracing");
+    }
+
+    /**
+     * Request tracing: each protocol starts a request's trace ({@link Tracing#start}) where the request arrives, ends
+     * it where a refusal is answered, and once its answer is sent; {@link #submit} marks the send's start and ends
+     * the trace of a request the model failed.
+     */
+    public Tracing tracing() {
+        return tracing;
     }
 
     /**
@@ -96,10 +109,11 @@ public final class Dispatcher {
      * predictions; fails with a {@link StatusRuntimeException} when the model fails the request or the answer cannot
      * be built (the predictions are closed then). The outcome is counted under the model's name, timed from
      * {@code startNanos}. The model owns {@code request.memory()} from this call on, and the use {@link #acquire}
-     * took on it ends here.
+     * took on it ends here. {@code trace} is the request's: ended here if the request fails, else its send starts
+     * before the answer is built.
      */
     public <T> CompletableFuture<T> submit(ServedModel model, InferenceRequest request, long startNanos,
-            Answering<T> answering) {
+            RequestTrace trace, Answering<T> answering) {
         CompletableFuture<Predictions> result;
         try {
             result = model.runner().submit(request);
@@ -111,6 +125,7 @@ public final class Dispatcher {
             T built = null;
             if (failure == null) {
                 try {
+                    trace.sending(predictions);
                     built = answering.answer(predictions);
                 } catch (RuntimeException e) {
                     predictions.close();
@@ -122,6 +137,7 @@ public final class Dispatcher {
             if (failure == null) {
                 answer.complete(built);
             } else {
+                trace.end(status);
                 answer.completeExceptionally(status.asRuntimeException());
             }
         });
