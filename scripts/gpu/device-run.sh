@@ -22,17 +22,19 @@ J=$W/results
 L=$W/logs
 STEPS=$J/steps.jsonl
 rm -rf "$W"
-mkdir -p "$J/gpu" "$J/cpu" "$L" "$W/junit" "$OUT"
+mkdir -p "$J/gpu" "$J/cpu" "$L" "$OUT"
 source scripts/gpu/steps.sh
 
 if [ "$MODE" = gpu ]; then
-  DEVICE=cuda:0 MANY=64 FLOOR_BATCHES=1,64 SERVER_THREADS=4 MODELS_DIR=$W/models
+  DEVICE=cuda:0 MANY=64 FLOOR_BATCHES=1,64 FLOOR_S=1.5 CPU_FLOOR_BATCHES=1,4,16 SERVER_THREADS=4
+  MODELS_DIR=$W/models
   MODELS=${MODELS:-mobilenet_v3_small resnet50 vit_b_16}
   CPU_MODELS=${CPU_MODELS:-mobilenet_v3_small resnet50}
   LEVEL_S=${SECONDS_PER_LEVEL:-3} WARM_UP=${WARM_UP_SECONDS:-2} DEADLINE_S=${DEADLINE_S:-460}
 else
   # The dry run: the CPU build here, one small model, short levels; FP16 steps are recorded as skipped on cpu.
-  DEVICE=cpu MANY=16 FLOOR_BATCHES=1,4 SERVER_THREADS=2 MODELS_DIR=$ROOT/models/bench
+  DEVICE=cpu MANY=16 FLOOR_BATCHES=1,4 FLOOR_S=1 CPU_FLOOR_BATCHES=1,4 SERVER_THREADS=2
+  MODELS_DIR=$ROOT/models/bench
   MODELS=${MODELS:-mobilenet_v3_small}
   CPU_MODELS=${CPU_MODELS:-mobilenet_v3_small}
   LEVEL_S=${SECONDS_PER_LEVEL:-2} WARM_UP=${WARM_UP_SECONDS:-1} DEADLINE_S=${DEADLINE_S:-900}
@@ -59,7 +61,7 @@ finish() {
   el "== report"
   "$PY" scripts/gpu/report.py --mode "$MODE" --device "$DEVICE" --cpu-models "$CPU_MODELS" "$W" "$OUT" \
     || echo "gpu-check: report.py failed"
-  tar -czf "$OUT/results.tgz" -C "$W" results logs junit
+  tar -czf "$OUT/results.tgz" -C "$W" results logs
   ls -la "$OUT"
 }
 trap finish EXIT
@@ -90,13 +92,13 @@ while IFS= read -r line; do
   [[ -z "${line// }" || "$line" == \#* ]] && continue
   check=$((check + 1))
   export JUNIT="$JAVA -jar $G/junit-console.jar execute --class-path $G/native-tests:$G/fovea.jar"
-  JUNIT+=" --disable-banner --details=summary --reports-dir $W/junit/native-check-$check"
+  JUNIT+=" --disable-banner --details=summary"
   step "native-check-$check" 150 bash -c "$line"
 done <scripts/gpu/native-checks.txt
 
 ALL_MODELS=$(printf '%s\n' $MODELS $CPU_MODELS | sort -u | tr '\n' ' ')
 step models 240 "$PY" benchmarks/python/make_models.py "$MODELS_DIR" $ALL_MODELS
-step floor 180 "$PY" scripts/gpu/floor.py --device "$DEVICE" --batches "$FLOOR_BATCHES" --seconds 1.5 \
+step floor 180 "$PY" scripts/gpu/floor.py --device "$DEVICE" --batches "$FLOOR_BATCHES" --seconds "$FLOOR_S" \
   --precisions fp32,fp16 --threads "$SERVER_THREADS" --out "$J/floor.json" "$MODELS_DIR" $MODELS
 
 # write_model FOLDER DEVICE MAX_BATCH [config lines...]: a model folder of a repository, linked to MODELS_DIR.
@@ -179,7 +181,7 @@ if start_server fovea-serve-cpu "^fovea: serving" 180 "${SERVER_CORES[@]}" "${JV
     --model-repository "$RC" --host 127.0.0.1 --port 8104 --metrics-port -1 --http-port -1 --threads 2; then
   for m in $CPU_MODELS; do
     step "cpu-$m" 120 "${CLIENT_CORES[@]}" "${BENCH[@]}" --threads 2 --target 127.0.0.1:8104 --model "$m" \
-      --model-file "$MODELS_DIR/$m.pt" --concurrency 1,16 --modes unary,stream --floor-batches 1,4,16 \
+      --model-file "$MODELS_DIR/$m.pt" --concurrency 1,16 --modes unary,stream --floor-batches "$CPU_FLOOR_BATCHES" \
       --json "$J/cpu/$m.json"
     step "cpu-$m-batched" 60 "${CLIENT_CORES[@]}" "${BENCH[@]}" --target 127.0.0.1:8104 --model "$m-batched" \
       --concurrency 16 --modes unary,stream --json "$J/cpu/$m-batched.json"

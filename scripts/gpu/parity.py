@@ -7,7 +7,10 @@ device and to the same TorchScript file served on the CPU, with include_output_t
 CHECK is MODEL:REFERENCE:PRECISION:TOLERANCE, e.g. resnet50:resnet50-cpu:fp32:0.01. A check passes when the largest
 absolute difference over all logits is at most TOLERANCE times the reference's largest absolute logit (a relative
 bound, since random-weight models' logits have no fixed scale). Cosine similarity and top-1 agreement are reported
-beside it. Exits 1 if a check fails or a call fails; writes every check's figures to --out either way.
+beside it. The benchmark models have random weights, which makes two cases say little, so they are marked: all-zero
+reference logits (torchvision's ViT zero-initialises its head: the check then only asks for zeros back), and FP16
+against logits smaller than FP16's smallest normal number (random-weight MobileNetV3-small's are about 1e-9 on the
+CPU): "passed" is null there. Exits 1 if a check fails or a call fails; writes every check's figures to --out.
 """
 import argparse
 import json
@@ -18,6 +21,7 @@ import grpc
 import torch
 
 WIDTH = HEIGHT = 224
+FP16_SMALLEST_NORMAL = 6.1e-5
 DTYPES = {5: torch.float16, 6: torch.bfloat16, 7: torch.float32, 8: torch.float64}  # fovea.v1.DataType
 
 
@@ -44,10 +48,16 @@ def compare(model, reference, precision, tolerance, got, want):
     scale = want.abs().max().item()
     cosine = torch.nn.functional.cosine_similarity(got, want, dim=1).min().item()
     top1 = int((got.argmax(dim=1) == want.argmax(dim=1)).sum().item())
-    relative = max_abs / scale if scale else float("inf")
-    return dict(model=model, reference=reference, precision=precision, frames=len(got), max_abs_diff=max_abs,
-                reference_max_abs=scale, relative=relative, tolerance=tolerance, min_cosine=cosine,
-                top1_agree=top1, passed=relative <= tolerance)
+    row = dict(model=model, reference=reference, precision=precision, frames=len(got), max_abs_diff=max_abs,
+               reference_max_abs=scale, relative=max_abs / scale if scale else None, tolerance=tolerance,
+               min_cosine=cosine, top1_agree=top1)
+    if scale == 0:
+        row.update(passed=max_abs == 0, note="reference logits all zero: checks only that zeros come back")
+    elif precision == "fp16" and scale < FP16_SMALLEST_NORMAL:
+        row.update(passed=None, note="reference logits below FP16's smallest normal number: not comparable")
+    else:
+        row.update(passed=row["relative"] <= tolerance)
+    return row
 
 
 def main():
@@ -81,7 +91,7 @@ def main():
                                        for k, v in row.items()), flush=True)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
-    sys.exit(0 if all(r["passed"] for r in results) else 1)
+    sys.exit(1 if any(r["passed"] is False for r in results) else 0)
 
 
 if __name__ == "__main__":

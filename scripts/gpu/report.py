@@ -52,6 +52,8 @@ def fmt(value, digits=2):
         return "–"
     if isinstance(value, bool):
         return "pass" if value else "FAIL"
+    if isinstance(value, float) and value != 0 and abs(value) < 10 ** -digits:
+        return f"{value:.{digits}g}"
     if isinstance(value, float):
         return f"{value:,.{digits}f}"
     return str(value)
@@ -72,7 +74,7 @@ def device_rows(work, floor):
         precision = suffix or "fp32"
         batched, single = load(path), load(os.path.join(work, "results", "gpu", name + ".json"))
         floors = get(floor, model, precision) or {}
-        batches = sorted((int(b) for b in floors if b.isdigit()), default=None)
+        batches = sorted(int(b) for b in floors if b.isdigit())
         floor_b1 = get(floors, "1", "p50_ms")
         floor_big = get(floors, str(batches[-1]), "img_s") if batches else None
         stream1, unary1 = level(single, "stream", 1), level(single, "unary", 1)
@@ -122,6 +124,13 @@ def cpu_matrix(work, models):
     return done.stdout.strip()
 
 
+def fp16_equals_fp32(parity):
+    """Models whose FP16 row differs from the CPU exactly as much as the FP32 row does (non-zero): FP16 not applied."""
+    fp32 = {p["reference"]: p.get("max_abs_diff") for p in parity if p.get("precision") == "fp32"}
+    return [p["model"] for p in parity if p.get("precision") == "fp16" and p.get("max_abs_diff")
+            and p.get("max_abs_diff") == fp32.get(p["reference"])]
+
+
 def markdown(summary):
     env = summary["env"] or {}
     parts = [f"# Fovea GPU check, {summary['date']} ({summary['mode']} mode, device {summary['device']})", "",
@@ -152,8 +161,13 @@ def markdown(summary):
                     [[p.get("model"), p.get("reference"), p.get("precision"), p.get("frames"),
                       p.get("max_abs_diff"), p.get("reference_max_abs"), fmt(p.get("relative"), 5),
                       p.get("tolerance"), fmt(p.get("min_cosine"), 6), p.get("top1_agree"),
-                      "error: " + p["error"] if "error" in p else p.get("passed")]
+                      "error: " + p["error"] if "error" in p else
+                      fmt(p.get("passed")) + (" (" + p["note"] + ")" if "note" in p else "")]
                      for p in summary["parity"] or []]), ""]
+    same = fp16_equals_fp32(summary["parity"] or [])
+    if same:
+        parts += ["FP16 outputs equal the FP32 outputs bit for bit for " + ", ".join(same)
+                  + ": the server did not run those models in FP16.", ""]
     parts += ["## The Python comparison server on the device (grpcio + torch, no batching)", "",
               table(["model", "level", "Python p50 ms", "Python req/s", "Fovea p50 ms", "Fovea req/s",
                      "Fovea / Python req/s", "Fovea / Python p50"],

@@ -8,9 +8,13 @@ SERVER_PID=
 
 el() { echo "[t+$(($(date +%s) - T0))s] $*"; }
 
+# The last non-blank line of a log (progress lines end in \r), cut to 200 characters.
+last_line() { tr '\r' '\n' <"$1" | grep -v '^[[:space:]]*$' | tail -n 1 | cut -c1-200; }
+
 # record NAME STATUS RC SECONDS NOTE
 record() {
-  local note=${5//[\"\\]/\'}
+  local note
+  note=$(printf '%s' "$5" | tr -cd '[:print:]' | tr '"\\' "''")
   printf '{"step": "%s", "status": "%s", "rc": %d, "seconds": %d, "note": "%s"}\n' "$1" "$2" "$3" "$4" "$note" \
     >>"$STEPS"
   [ "$2" = ok ] || el "$1: $2${note:+ ($note)}"
@@ -39,13 +43,13 @@ step() {
   start=$(date +%s)
   timeout -k 5 "$limit" "$@" >"$L/$name.log" 2>&1
   rc=$?
-  tail -n "${STEP_TAIL:-12}" "$L/$name.log" | cut -c1-240
+  tr '\r' '\n' <"$L/$name.log" | grep -v '^[[:space:]]*$' | tail -n 12 | cut -c1-240
   if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
     status=timeout
   elif [ $rc -ne 0 ]; then
     status=failed
   fi
-  record "$name" "$status" "$rc" $(($(date +%s) - start)) "$(tail -n 1 "$L/$name.log" | cut -c1-200)"
+  record "$name" "$status" "$rc" $(($(date +%s) - start)) "$(last_line "$L/$name.log")"
   return $rc
 }
 
@@ -65,14 +69,14 @@ start_server() {
   until grep -q "$pattern" "$L/$name.log"; do
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
       wait "$SERVER_PID"
-      record "$name" failed $? $(($(date +%s) - start)) "exited: $(tail -n 1 "$L/$name.log" | cut -c1-200)"
+      record "$name" failed $? $(($(date +%s) - start)) "exited: $(last_line "$L/$name.log")"
       SERVER_PID=
       tail -n 20 "$L/$name.log"
       return 1
     fi
     if [ $(($(date +%s) - start)) -ge "$limit" ]; then
       stop_server
-      record "$name" timeout 124 "$limit" "not ready: $(tail -n 1 "$L/$name.log" | cut -c1-200)"
+      record "$name" timeout 124 "$limit" "not ready: $(last_line "$L/$name.log")"
       return 1
     fi
     sleep 0.5
