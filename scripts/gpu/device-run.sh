@@ -49,7 +49,7 @@ fi
 # The CPU matrix pins the server and the load generator to separate cores where there are enough of them.
 CORES=$(nproc)
 SERVER_CORES=() CLIENT_CORES=()
-if [ "$CORES" -ge 8 ]; then
+if [ "$CORES" -ge 8 ] && command -v taskset >/dev/null; then
   SERVER_CORES=(taskset -c 0-3) CLIENT_CORES=(taskset -c "4-$((CORES - 1))")
 fi
 

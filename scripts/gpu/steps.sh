@@ -41,7 +41,7 @@ step() {
   el "== $name (at most ${limit}s)"
   local start rc status=ok
   start=$(date +%s)
-  timeout -k 5 "$limit" "$@" >"$L/$name.log" 2>&1
+  timeout -k 5 "$limit" "$@" </dev/null >"$L/$name.log" 2>&1
   rc=$?
   tr '\r' '\n' <"$L/$name.log" | grep -v '^[[:space:]]*$' | tail -n 12 | cut -c1-240
   if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
@@ -64,7 +64,7 @@ start_server() {
   el "== $name (ready within ${limit}s)"
   local start
   start=$(date +%s)
-  "$@" >"$L/$name.log" 2>&1 &
+  "$@" </dev/null >"$L/$name.log" 2>&1 &
   SERVER_PID=$!
   until grep -q "$pattern" "$L/$name.log"; do
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
