@@ -33,8 +33,8 @@ m2_jar() { # GROUP ARTIFACT VERSION [CLASSIFIER:TYPE]
   local group=$1 artifact=$2 version=$3 suffix=${4:-}
   local file=~/.m2/repository/${group//.//}/$artifact/$version/$artifact-$version
   if [ -n "$suffix" ]; then file+="-${suffix%%:*}.${suffix##*:}"; else file+=.jar; fi
-  [ -f "$file" ] || mvn -q -B dependency:get "-Dartifact=$group:$artifact:$version${suffix:+:${suffix##*:}:${suffix%%:*}}" \
-    -Dtransitive=false >&2
+  local coordinates=$group:$artifact:$version${suffix:+:${suffix##*:}:${suffix%%:*}}
+  [ -f "$file" ] || mvn -q -B dependency:get "-Dartifact=$coordinates" -Dtransitive=false >&2
   echo "$file"
 }
 
@@ -72,7 +72,7 @@ chmod +x "$protoc"
 /usr/bin/python3 -m grpc_tools.protoc -I proto --grpc_python_out="$G/stubs" proto/fovea/v1/*.proto
 touch "$G/stubs/fovea/__init__.py" "$G/stubs/fovea/v1/__init__.py"
 
-{ echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!.gpu' || echo ' (with uncommitted changes)')"
+{ echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' (with uncommitted changes)')"
   echo "made $(date -u +%FT%TZ)"; } >"$G/bundle.txt"
 bundle=$(du -sb "$G" | cut -f1)
 tree=$(git ls-files -z --cached --others --exclude-standard | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1)

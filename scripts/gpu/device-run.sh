@@ -26,14 +26,16 @@ mkdir -p "$J/gpu" "$J/cpu" "$L" "$OUT"
 source scripts/gpu/steps.sh
 
 if [ "$MODE" = gpu ]; then
-  DEVICE=cuda:0 MANY=64 FLOOR_BATCHES=1,64 FLOOR_S=1.5 CPU_FLOOR_BATCHES=1,4,16 SERVER_THREADS=4
+  DEVICE=cuda:0 MANY=64 FLOOR_BATCHES=1,64 FLOOR_S=1.5 CPU_FLOOR_BATCHES=1,4,16 SERVER_THREADS=4 CPU_THREADS=2
   MODELS_DIR=$W/models
   MODELS=${MODELS:-mobilenet_v3_small resnet50 vit_b_16}
   CPU_MODELS=${CPU_MODELS:-mobilenet_v3_small resnet50}
   LEVEL_S=${SECONDS_PER_LEVEL:-3} WARM_UP=${WARM_UP_SECONDS:-2} DEADLINE_S=${DEADLINE_S:-460}
 else
-  # The dry run: the CPU build here, one small model, short levels; FP16 steps are recorded as skipped on cpu.
-  DEVICE=cpu MANY=16 FLOOR_BATCHES=1,4 FLOOR_S=1 CPU_FLOOR_BATCHES=1,4 SERVER_THREADS=2
+  # The dry run: the CPU build here, one small model, short levels; FP16 steps are recorded as skipped on cpu. One
+  # intra-op thread: on a busy 2-core machine libgomp's barriers made a 2-thread MobileNetV3 forward take 3 s
+  # instead of 55 ms with one (load average 17, 2026-11-30).
+  DEVICE=cpu MANY=16 FLOOR_BATCHES=1,4 FLOOR_S=1 CPU_FLOOR_BATCHES=1,4 SERVER_THREADS=1 CPU_THREADS=1
   MODELS_DIR=$ROOT/models/bench
   MODELS=${MODELS:-mobilenet_v3_small}
   CPU_MODELS=${CPU_MODELS:-mobilenet_v3_small}
@@ -171,18 +173,20 @@ if start_server python-serve "^python-server: serving" 180 "$PY" benchmarks/pyth
 fi
 
 # The CPU matrix of docs/benchmarks.md ("Server under load", benchmarks/load.sh): the same levels, names and
-# summary, 2 intra-op threads, the server on cores 0-3 and the load generator (and its floor) on the others.
+# summary, CPU_THREADS intra-op threads (2 as there), the server on cores 0-3 and the load generator (and its floor)
+# on the others.
 RC=$W/repo-cpu
 for m in $CPU_MODELS; do
   write_model "$RC/$m" cpu 16
   write_model "$RC/$m-batched" cpu 16 'dynamic_batching { max_queue_delay_us: 2000 }'
 done
 if start_server fovea-serve-cpu "^fovea: serving" 180 "${SERVER_CORES[@]}" "${JVM[@]}" -jar "$G/fovea.jar" serve \
-    --model-repository "$RC" --host 127.0.0.1 --port 8104 --metrics-port -1 --http-port -1 --threads 2; then
+    --model-repository "$RC" --host 127.0.0.1 --port 8104 --metrics-port -1 --http-port -1 \
+    --threads "$CPU_THREADS"; then
   for m in $CPU_MODELS; do
-    step "cpu-$m" 120 "${CLIENT_CORES[@]}" "${BENCH[@]}" --threads 2 --target 127.0.0.1:8104 --model "$m" \
-      --model-file "$MODELS_DIR/$m.pt" --concurrency 1,16 --modes unary,stream --floor-batches "$CPU_FLOOR_BATCHES" \
-      --json "$J/cpu/$m.json"
+    step "cpu-$m" 120 "${CLIENT_CORES[@]}" "${BENCH[@]}" --threads "$CPU_THREADS" --target 127.0.0.1:8104 \
+      --model "$m" --model-file "$MODELS_DIR/$m.pt" --concurrency 1,16 --modes unary,stream \
+      --floor-batches "$CPU_FLOOR_BATCHES" --json "$J/cpu/$m.json"
     step "cpu-$m-batched" 60 "${CLIENT_CORES[@]}" "${BENCH[@]}" --target 127.0.0.1:8104 --model "$m-batched" \
       --concurrency 16 --modes unary,stream --json "$J/cpu/$m-batched.json"
   done
@@ -191,8 +195,8 @@ fi
 CPU_PEER=${CPU_MODELS%% *}
 for workers in 16 1; do
   if start_server "python-serve-cpu-w$workers" "^python-server: serving" 120 "${SERVER_CORES[@]}" "$PY" \
-      benchmarks/python/python_server.py --model-repository "$RC" --model "$CPU_PEER" --port 8105 --threads 2 \
-      --workers $workers --stubs "$G/stubs"; then
+      benchmarks/python/python_server.py --model-repository "$RC" --model "$CPU_PEER" --port 8105 \
+      --threads "$CPU_THREADS" --workers $workers --stubs "$G/stubs"; then
     step "cpu-python-w$workers" 60 "${CLIENT_CORES[@]}" "${BENCH[@]}" --target 127.0.0.1:8105 --model "$CPU_PEER" \
       --concurrency 16 --modes unary,stream --json "$J/cpu/python-w$workers-$CPU_PEER.json"
     stop_server

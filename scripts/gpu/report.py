@@ -136,9 +136,11 @@ def markdown(summary):
     parts = [f"# Fovea GPU check, {summary['date']} ({summary['mode']} mode, device {summary['device']})", "",
              "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()), ""]
     steps = summary["steps"]
-    failed = [s for s in steps if s["status"] != "ok"]
-    parts += [f"Steps: {len(steps) - len(failed)} ok, {len(failed)} not ok, "
-              f"{sum(s['seconds'] for s in steps)} s in steps.", "",
+    counts = {}
+    for s in steps:
+        counts[s["status"]] = counts.get(s["status"], 0) + 1
+    parts += ["Steps: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+              + f", {sum(s['seconds'] for s in steps)} s in steps.", "",
               table(["step", "status", "s", "note"],
                     [[s["step"], s["status"], s["seconds"], s["note"] if s["status"] != "ok" else ""]
                      for s in steps]), ""]
