@@ -22,7 +22,8 @@ PROTOC_VERSION=3.25.5     # see the stubs below
 
 if [ ! -f server/target/fovea.jar ] || [ ! -f benchmarks/target/fovea-benchmarks.jar ] \
     || [ ! -d native-bindings/target/test-classes ] || [ -n "$(find proto native-bindings server benchmarks pom.xml \
-      -newer server/target/fovea.jar -type f -not -path '*/target/*' -not -path '*/.cifuzz-corpus/*' -print -quit)" ]
+      -newer server/target/fovea.jar -type f -not -path '*/target/*' -not -path '*/.cifuzz-corpus/*' -not -name '*.py' \
+      -not -name '*.md' -print -quit)" ]
 then
   echo "gpu-check bundle: building (mvn -DskipTests package)"
   mvn -B -ntp -q -DskipTests package
