@@ -15,11 +15,14 @@ import dev.fovea.v1.GetModelRequest;
 import dev.fovea.v1.InferenceServiceGrpc;
 import dev.fovea.v1.ListModelsRequest;
 import dev.fovea.v1.ListModelsResponse;
+import dev.fovea.v1.LoadModelRequest;
 import dev.fovea.v1.ModelInfo;
+import dev.fovea.v1.ModelStatus;
 import dev.fovea.v1.PredictRequest;
 import dev.fovea.v1.PredictResponse;
 import dev.fovea.v1.StreamPredictRequest;
 import dev.fovea.v1.StreamPredictResponse;
+import dev.fovea.v1.UnloadModelRequest;
 import io.grpc.Context;
 import io.grpc.Deadline;
 import io.grpc.ServerServiceDefinition;
@@ -96,11 +99,11 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     @Override
     public void predict(PredictRequest request, StreamObserver<PredictResponse> responses) {
         long start = System.nanoTime();
-        ServedModel model;
+        ServedModel model = null;
         InferenceRequest inference;
         RequestImages.Memory memory = RequestImages.Memory.of(predictRequests.takeMemory(request), sharedMemory);
         try {
-            model = servedModel(request.getModel());
+            model = acquire(repository, request.getModel(), request.getModelVersion());
             if (request.getImagesCount() == 0) {
                 throw Statuses.invalid("images is empty: send at least one image");
             }
@@ -108,20 +111,25 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
                     RequestImages.toInputs(request.getImagesList(), "images", memory, pixelBudget()));
             inference = newRequest(images, request.getTopK(), request.getIncludeOutputTensors(), memory.arena());
         } catch (RuntimeException e) {
+            if (model != null) {
+                model.release();
+            }
             memory.arena().close();
             Status status = Statuses.of(e);
             outcomes.finished(request.getModel(), status, start);
             responses.onError(status.asRuntimeException());
             return;
         }
-        model.runner().submit(inference).whenCompleteAsync((predictions, failure) -> {
+        ServedModel chosen = model;
+        submit(model, inference).whenCompleteAsync((predictions, failure) -> {
             Status status = failure == null ? Status.OK : Statuses.of(failure);
-            outcomes.finished(model.name(), status, start);
+            outcomes.finished(chosen.name(), status, start);
             if (failure != null) {
                 responses.onError(status.asRuntimeException());
                 return;
             }
-            PredictResponse.Builder response = PredictResponse.newBuilder().setModel(model.name());
+            PredictResponse.Builder response = PredictResponse.newBuilder().setModel(chosen.name())
+                    .setModelVersion(chosen.version());
             for (Prediction prediction : predictions.list()) {
                 response.addResults(Results.toWire(prediction));
             }
@@ -151,6 +159,18 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
         }, () -> responses.onError(notFound(repository, request.getName()).asRuntimeException()));
     }
 
+    /** Loads or reloads a model (--model-control-mode explicit); answers with its description once it serves. */
+    @Override
+    public void loadModel(LoadModelRequest request, StreamObserver<ModelInfo> responses) {
+        ModelControl.reply(repository.load(request.getName(), request.getConfig()), responses, info -> info);
+    }
+
+    /** Unloads a model (--model-control-mode explicit); answers once its requests ran and its memory is freed. */
+    @Override
+    public void unloadModel(UnloadModelRequest request, StreamObserver<ModelInfo> responses) {
+        ModelControl.reply(repository.unload(request.getName()), responses, info -> info);
+    }
+
     /**
      * Sends {@code message}, whose raw output bytes view {@code predictions}' memory; the transport frees that memory
      * once it has written the message (or at once if the call has ended).
@@ -176,18 +196,30 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
         }
     }
 
-    /** The model to run, or a NOT_FOUND / UNAVAILABLE status exception. */
-    ServedModel servedModel(String name) {
-        return servedModel(repository, name);
+    /**
+     * The version of {@code name} to run a request on ({@code version}, or the newest that serves when empty), with a
+     * use taken on it ({@link ServedModel#release()} once the request is submitted or refused), or a NOT_FOUND /
+     * UNAVAILABLE status exception; both APIs look models up for inference here.
+     */
+    static ServedModel acquire(ModelRepository repository, String name, String version) {
+        return repository.acquire(name, version).orElseThrow(() -> notServing(repository, name, version));
     }
 
-    /** The model to run, or a NOT_FOUND / UNAVAILABLE status exception; both APIs look models up here. */
-    static ServedModel servedModel(ModelRepository repository, String name) {
-        return repository.find(name).orElseThrow(() -> repository.describe(name)
-                .map(failed -> Status.UNAVAILABLE.withDescription("model " + ClientText.quote(name)
-                        + " is not serving: " + failed.getStatusMessage()))
+    /** The version of {@code name} to describe ({@code ""}: the newest that serves), or a status exception. */
+    static ServedModel servedModel(ModelRepository repository, String name, String version) {
+        return repository.find(name, version).orElseThrow(() -> notServing(repository, name, version));
+    }
+
+    private static RuntimeException notServing(ModelRepository repository, String name, String version) {
+        return repository.describe(name)
+                .map(info -> info.getStatus() == ModelStatus.MODEL_STATUS_READY
+                        ? Status.NOT_FOUND.withDescription("model " + ClientText.quote(name) + " has no version "
+                                + ClientText.quote(version) + " (versions: " + String.join(", ", info.getVersionsList())
+                                + ")")
+                        : Status.UNAVAILABLE.withDescription("model " + ClientText.quote(name) + " is not serving: "
+                                + info.getStatusMessage()))
                 .orElseGet(() -> notFound(repository, name))
-                .asRuntimeException());
+                .asRuntimeException();
     }
 
     /** A request bound to the current call's deadline and cancellation. */
@@ -218,15 +250,24 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
         return outcomes;
     }
 
-    CompletableFuture<Predictions> submit(ServedModel model, InferenceRequest request) {
-        return model.runner().submit(request);
+    /** Queues {@code request} on {@code model} and releases the use taken by {@link #acquire}. */
+    static CompletableFuture<Predictions> submit(ServedModel model, InferenceRequest request) {
+        try {
+            return model.runner().submit(request);
+        } finally {
+            model.release();
+        }
+    }
+
+    ModelRepository repository() {
+        return repository;
     }
 
     Executor responseExecutor() {
         return responseExecutor;
     }
 
-    private static Status notFound(ModelRepository repository, String name) {
+    static Status notFound(ModelRepository repository, String name) {
         List<String> known = repository.describeAll().stream().map(ModelInfo::getName).toList();
         String listed = known.isEmpty() ? "none"
                 : String.join(", ", known.subList(0, Math.min(known.size(), MODELS_NAMED_IN_NOT_FOUND)))

@@ -27,7 +27,7 @@ final class OipReports {
     static ModelMetadataResponse metadata(ServedModel model) {
         var config = model.servingConfig();
         ModelMetadataResponse.Builder metadata = ModelMetadataResponse.newBuilder().setName(model.name())
-                .addVersions(ServedModel.VERSION).setPlatform(config.getPlatform());
+                .addVersions(model.version()).setPlatform(config.getPlatform());
         for (ModelInput input : config.getInputList()) {
             metadata.addInputs(ModelMetadataResponse.TensorMetadata.newBuilder().setName(input.getName())
                     .setDatatype(OipDataTypes.fromConfigName(input.getDataType().name()))
@@ -56,7 +56,7 @@ final class OipReports {
         for (ServedModel model : models) {
             Snapshot totals = metrics.statistics(model.name());
             ModelStatistics.Builder entry = ModelStatistics.newBuilder().setName(model.name())
-                    .setVersion(ServedModel.VERSION).setLastInference(totals.lastInferenceMillis())
+                    .setVersion(model.version()).setLastInference(totals.lastInferenceMillis())
                     .setInferenceCount(totals.inferenceCount()).setExecutionCount(totals.executionCount())
                     .setInferenceStats(InferStatistics.newBuilder().setSuccess(wire(totals.success()))
                             .setFail(wire(totals.fail())).setQueue(wire(totals.queue()))

@@ -48,11 +48,10 @@ import dev.fovea.server.limits.ImageLimits;
 import dev.fovea.server.logging.LogSettings;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
+import dev.fovea.server.repository.IndexRow;
 import dev.fovea.server.repository.ServedModel;
 import dev.fovea.server.sharedmemory.Caller;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
-import dev.fovea.v1.ModelInfo;
-import dev.fovea.v1.ModelStatus;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -68,9 +67,10 @@ import java.util.concurrent.Executor;
  * extensions that Fovea supports: streaming inference, model configuration, statistics, repository index, system
  * shared memory, classification and log settings. It serves the same models through the same runners as fovea.v1, so
  * requests of both APIs batch together; the HTTP/REST binding ({@code dev.fovea.server.http}) calls the same methods.
- * Model control (load/unload), CUDA shared memory and trace settings answer UNIMPLEMENTED with the reason.
+ * Model control (load/unload) works in --model-control-mode explicit ({@link ModelControl}); CUDA shared memory and
+ * trace settings answer UNIMPLEMENTED with the reason.
  *
- * <p>Every model has one version, {@code "1"}; a request naming another gets NOT_FOUND.
+ * <p>A request may name a version that serves; without one it runs on the newest that serves.
  */
 public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceImplBase {
 
@@ -83,6 +83,7 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
     private final Outcomes outcomes;
     private final ImageLimits imageLimits;
     private final ShutdownDrain shutdownDrain;
+    private final ModelControl modelControl;
     private final NativeMessageMarshaller<ModelInferRequest> inferRequests =
             new NativeMessageMarshaller<>(ModelInferRequest.getDefaultInstance());
     private final NativeResponseMarshaller<ModelInferResponse> inferResponses =
@@ -99,6 +100,7 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
         this.outcomes = new Outcomes(repository, metrics);
         this.imageLimits = Objects.requireNonNull(imageLimits, "imageLimits");
         this.shutdownDrain = Objects.requireNonNull(shutdownDrain, "shutdownDrain");
+        this.modelControl = new ModelControl(repository);
     }
 
     /**
@@ -130,17 +132,11 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
      */
     @Override
     public void modelReady(ModelReadyRequest request, StreamObserver<ModelReadyResponse> responses) {
-        boolean ready;
-        try {
-            InferenceService.servedModel(repository, request.getName());
-            ready = request.getVersion().isEmpty() || request.getVersion().equals(ServedModel.VERSION);
-        } catch (StatusRuntimeException e) {
-            if (e.getStatus().getCode() == Status.Code.NOT_FOUND) {
-                responses.onError(e);
-                return;
-            }
-            ready = false;
+        if (repository.describe(request.getName()).isEmpty()) {
+            responses.onError(InferenceService.notFound(repository, request.getName()).asRuntimeException());
+            return;
         }
+        boolean ready = repository.find(request.getName(), request.getVersion()).isPresent();
         reply(responses, ModelReadyResponse.newBuilder().setReady(ready).build());
     }
 
@@ -241,11 +237,18 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
 
     /** Validates and queues one request; the caller owns {@code memory} until this returns normally. */
     Submitted submit(ModelInferRequest request, RequestImages.Memory memory) {
-        ServedModel model = model(request.getModelName(), request.getModelVersion());
-        List<InferOutputs.Wanted> outputs = InferOutputs.wanted(request, model);
-        List<InputImage> images = InferInputs.toInputs(request, model, memory, new PixelBudget(imageLimits));
-        InferenceRequest inference = InferenceService.newRequest(images, 0, true, memory.arena());
-        return new Submitted(model, outputs, model.runner().submit(inference), memory.caller());
+        ServedModel model = InferenceService.acquire(repository, request.getModelName(), request.getModelVersion());
+        List<InferOutputs.Wanted> outputs;
+        InferenceRequest inference;
+        try {
+            outputs = InferOutputs.wanted(request, model);
+            List<InputImage> images = InferInputs.toInputs(request, model, memory, new PixelBudget(imageLimits));
+            inference = InferenceService.newRequest(images, 0, true, memory.arena());
+        } catch (RuntimeException e) {
+            model.release();
+            throw e;
+        }
+        return new Submitted(model, outputs, InferenceService.submit(model, inference), memory.caller());
     }
 
     /**
@@ -319,33 +322,29 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
             return;
         }
         RepositoryIndexResponse.Builder index = RepositoryIndexResponse.newBuilder();
-        for (ModelInfo info : repository.describeAll()) {
-            boolean ready = info.getStatus() == ModelStatus.MODEL_STATUS_READY;
-            if (request.getReady() && !ready) {
+        for (IndexRow row : repository.index()) {
+            if (request.getReady() && !row.state().equals("READY")) {
                 continue;
             }
-            index.addModels(RepositoryIndexResponse.ModelIndex.newBuilder().setName(info.getName())
-                    .setVersion(ServedModel.VERSION).setState(ready ? "READY" : "UNAVAILABLE")
-                    .setReason(info.getStatusMessage()));
+            index.addModels(RepositoryIndexResponse.ModelIndex.newBuilder().setName(row.name())
+                    .setVersion(row.version()).setState(row.state()).setReason(row.reason()));
         }
         reply(responses, index.build());
     }
 
+    /** Triton's model control: in --model-control-mode explicit only (UNAVAILABLE otherwise, as Triton answers). */
     @Override
     public void repositoryModelLoad(RepositoryModelLoadRequest request,
             StreamObserver<RepositoryModelLoadResponse> responses) {
-        responses.onError(modelControlIsOff());
+        ModelControl.reply(modelControl.load(request), responses,
+                info -> RepositoryModelLoadResponse.getDefaultInstance());
     }
 
     @Override
     public void repositoryModelUnload(RepositoryModelUnloadRequest request,
             StreamObserver<RepositoryModelUnloadResponse> responses) {
-        responses.onError(modelControlIsOff());
-    }
-
-    private static RuntimeException modelControlIsOff() {
-        return Status.UNIMPLEMENTED.withDescription("model control is not supported: the server loads every model "
-                + "of its repository at start; restart it to change models").asRuntimeException();
+        ModelControl.reply(modelControl.unload(request), responses,
+                info -> RepositoryModelUnloadResponse.getDefaultInstance());
     }
 
     @Override
@@ -426,14 +425,9 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
                 + "(SystemSharedMemoryRegister)").asRuntimeException();
     }
 
-    /** The serving model {@code name} at {@code version} ("" or "1"), or a NOT_FOUND / UNAVAILABLE status. */
+    /** Version {@code version} of {@code name} ("" for the newest that serves), or a NOT_FOUND / UNAVAILABLE status. */
     ServedModel model(String name, String version) {
-        ServedModel model = InferenceService.servedModel(repository, name);
-        if (!version.isEmpty() && !version.equals(ServedModel.VERSION)) {
-            throw Status.NOT_FOUND.withDescription("model " + ClientText.quote(name) + " has no version "
-                    + ClientText.quote(version) + " (versions: " + ServedModel.VERSION + ")").asRuntimeException();
-        }
-        return model;
+        return InferenceService.servedModel(repository, name, version);
     }
 
     private static <T> void reply(StreamObserver<T> responses, T response) {

@@ -4,6 +4,7 @@ import com.google.protobuf.Timestamp;
 import dev.fovea.server.inference.InferenceRequest;
 import dev.fovea.server.inference.InputImage;
 import dev.fovea.server.inference.Predictions;
+import dev.fovea.server.limits.ClientText;
 import dev.fovea.server.repository.ServedModel;
 import dev.fovea.v1.Frame;
 import dev.fovea.v1.FrameError;
@@ -17,6 +18,7 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.ArrayDeque;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * One StreamPredict call. Frames are answered strictly in arrival order: each frame gets a slot in {@code pending}
@@ -36,6 +38,11 @@ import java.util.List;
  * <p>Shutdown ({@link ShutdownDrain}): the session asks for no more frames, frees any that still arrive (asked for
  * before, so at most one) without answering them, answers every frame it accepted, then ends the call with
  * UNAVAILABLE, so the client knows that exactly the frames it got answers for were run.
+ *
+ * <p>Model updates: a stream is bound to the model's name, not to one of its versions. Each frame runs on the version
+ * that serves when it arrives (its response says which), so a stream goes on across a swap with no frame lost; the
+ * frames the old version took finish there. When the model is unloaded, the first frame that finds it gone ends the
+ * stream the way shutdown does, with UNAVAILABLE "model X was unloaded", after the accepted frames are answered.
  */
 final class StreamSession implements StreamObserver<StreamPredictRequest>, ShutdownDrain.Stream {
 
@@ -52,6 +59,8 @@ final class StreamSession implements StreamObserver<StreamPredictRequest>, Shutd
         final long frameId;
         final Timestamp captureTime;
         final long arrivalNanos = System.nanoTime();
+        /** The version the frame runs on; holds a use on it from acceptance until the request is submitted. */
+        ServedModel model;
         InferenceRequest request;
         StreamPredictResponse response;
         /** The memory {@code response}'s raw outputs view, until it is sent; null for errors and skips. */
@@ -64,8 +73,9 @@ final class StreamSession implements StreamObserver<StreamPredictRequest>, Shutd
     }
 
     // All fields below are guarded by this.
-    private ServedModel model;
     private StreamOptions options;
+    /** How the stream ends once its frames are answered, when it stops taking frames. */
+    private Status endStatus = Statuses.shuttingDown();
     private final ArrayDeque<Slot> pending = new ArrayDeque<>();
     /** Latest-only: the newest frame, waiting for the running one to finish. */
     private Slot waiting;
@@ -138,7 +148,7 @@ final class StreamSession implements StreamObserver<StreamPredictRequest>, Shutd
         if (requested.getMode() == StreamMode.UNRECOGNIZED) {
             throw Statuses.invalid("options.mode: unknown value " + requested.getModeValue());
         }
-        model = service.servedModel(requested.getModel());
+        InferenceService.servedModel(service.repository(), requested.getModel(), "");
         options = requested;
     }
 
@@ -148,7 +158,18 @@ final class StreamSession implements StreamObserver<StreamPredictRequest>, Shutd
 
     /** Takes ownership of {@code memory}, the frame's native memory. */
     private void accept(Frame frame, RequestImages.Memory memory) {
+        Optional<ServedModel> current = service.repository().acquire(options.getModel(), "");
+        if (current.isEmpty()) {
+            // The model was unloaded: this frame is not accepted, and the stream ends once the others are answered.
+            memory.arena().close();
+            endStatus = Status.UNAVAILABLE.withDescription("model " + ClientText.quote(options.getModel())
+                    + " was unloaded");
+            stopping = true;
+            return;
+        }
+        ServedModel model = current.get();
         Slot slot = new Slot(frame);
+        slot.model = model;
         pending.addLast(slot);
         try {
             if (!frame.hasImage()) {
@@ -159,6 +180,7 @@ final class StreamSession implements StreamObserver<StreamPredictRequest>, Shutd
             slot.request = InferenceService.newRequest(image, options.getTopK(),
                     options.getIncludeOutputTensors(), memory.arena());
         } catch (RuntimeException e) {
+            model.release();
             memory.arena().close();
             Status status = Statuses.of(e);
             service.outcomes().finished(model.name(), status, slot.arrivalNanos);
@@ -170,6 +192,7 @@ final class StreamSession implements StreamObserver<StreamPredictRequest>, Shutd
             return;
         }
         if (waiting != null) {
+            waiting.model.release();
             waiting.request.memory().close();
             waiting.request = null;
             waiting.response = response(waiting).setSkipped(FrameSkipped.newBuilder()
@@ -183,14 +206,14 @@ final class StreamSession implements StreamObserver<StreamPredictRequest>, Shutd
         running++;
         InferenceRequest request = slot.request;
         slot.request = null; // the runner owns its memory now
-        service.submit(model, request).whenCompleteAsync(
+        InferenceService.submit(slot.model, request).whenCompleteAsync(
                 (predictions, failure) -> finished(slot, predictions, failure), service.responseExecutor());
     }
 
     private synchronized void finished(Slot slot, Predictions predictions, Throwable failure) {
         running--;
         Status status = failure == null ? Status.OK : Statuses.of(failure);
-        service.outcomes().finished(model.name(), status, slot.arrivalNanos);
+        service.outcomes().finished(slot.model.name(), status, slot.arrivalNanos);
         if (finished) {
             if (predictions != null) {
                 predictions.close();
@@ -200,7 +223,8 @@ final class StreamSession implements StreamObserver<StreamPredictRequest>, Shutd
         if (failure != null) {
             slot.response = error(slot, status);
         } else {
-            slot.response = response(slot).setResult(Results.toWire(predictions.first())).build();
+            slot.response = response(slot).setModelVersion(slot.model.version())
+                    .setResult(Results.toWire(predictions.first())).build();
             slot.predictions = predictions;
         }
         if (waiting != null) {
@@ -226,7 +250,7 @@ final class StreamSession implements StreamObserver<StreamPredictRequest>, Shutd
                 if (clientDone) {
                     responses.onCompleted();
                 } else {
-                    responses.onError(Statuses.shuttingDown().asRuntimeException());
+                    responses.onError(endStatus.asRuntimeException());
                 }
             }
             return;
@@ -256,6 +280,7 @@ final class StreamSession implements StreamObserver<StreamPredictRequest>, Shutd
         waiting = null;
         for (Slot slot : pending) {
             if (slot.request != null) {
+                slot.model.release();
                 slot.request.memory().close();
                 slot.request = null;
             }
@@ -283,7 +308,8 @@ final class StreamSession implements StreamObserver<StreamPredictRequest>, Shutd
     }
 
     private static StreamPredictResponse error(Slot slot, Status status) {
-        return response(slot).setError(FrameError.newBuilder().setCode(status.getCode().value())
+        return response(slot).setModelVersion(slot.model.version()).setError(FrameError.newBuilder()
+                .setCode(status.getCode().value())
                 .setMessage(String.valueOf(status.getDescription()))).build();
     }
 }
