@@ -103,7 +103,7 @@ echo "demo: live update: streaming $frames frames to shapes-cnn; after frame $dr
 out=$work/update.out
 "${client[@]}" stream --model shapes-cnn --synthetic --frames "$frames" >"$out" &
 client_pid=$!
-tail -f --pid="$client_pid" "$out" &
+tail -n +1 -f --pid="$client_pid" "$out" &
 tail_pid=$!
 until [ "$(sed -n 's/^frame \([0-9]*\):.*/\1/p' "$out" | tail -n 1)" -ge "$drop_after" ] 2>/dev/null; do
   kill -0 "$client_pid" 2>/dev/null || break
@@ -115,6 +115,7 @@ mv "$repository/shapes-cnn/.2.partial" "$repository/shapes-cnn/2"
 echo "demo: version 2 is in the repository; the server loads and warms it up beside version 1, then swaps"
 wait "$client_pid"
 wait "$tail_pid"
+echo "demo: the server: $(grep -o "model shapes-cnn version 2 ready.*" "$log" || echo "no version 2 of shapes-cnn yet")"
 counts=$(sed -n 's/^frames sent \([0-9]*\), results \([0-9]*\), skipped [0-9]*, errors \([0-9]*\).*/\1 \2 \3/p' "$out")
 read -r sent results errors <<<"$counts"
 switch=$(sed -n 's/^frame \([0-9]*\): now served by model version 2 .*/\1/p' "$out")

@@ -149,14 +149,13 @@ def main(repository: str, update_dir: str) -> None:
     # The ViT and the hybrid share the encoder (2 layers, 4 heads, width 64, 16 tokens and a class token); only the stem
     # that makes the tokens differs.
     encoder = dict(image_size=INPUT, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=128, num_classes=len(LABELS))
+    # The hybrid's stem: four strided 3x3 convolutions (each with batch norm and ReLU) where the ViT has one 16x16.
+    conv_stem = [ConvStemConfig(channels, 3, 2) for channels in (16, 32, 64, 64)]
     families = [
         ("shapes-cnn", "CNN", "A small CNN", ShapesCnn(), 6, 3e-3),
         ("shapes-vit", "ViT", "A small Vision Transformer", VisionTransformer(patch_size=16, **encoder), 12, 2e-3),
         ("shapes-hybrid", "hybrid", "A small hybrid: a convolutional stem whose 4x4 feature map is a transformer's"
-         " tokens", VisionTransformer(patch_size=16, conv_stem_configs=[ConvStemConfig(16, 3, 2),
-                                                                         ConvStemConfig(32, 3, 2),
-                                                                         ConvStemConfig(64, 3, 2),
-                                                                         ConvStemConfig(64, 3, 2)], **encoder), 8, 2e-3),
+         " tokens", VisionTransformer(patch_size=16, conv_stem_configs=conv_stem, **encoder), 8, 2e-3),
     ]
     rows = []
     for name, family, description, model, epochs, lr in families:
@@ -164,13 +163,13 @@ def main(repository: str, update_dir: str) -> None:
         save_model(model, os.path.join(repository, name), f"{description}; held-out accuracy {accuracy:.3f}.")
         rows.append(f"{name}\t{family}\t{parameters(model)}\t{accuracy:.3f}\n")
         print(f"make_demo_models: {name} ({family}, {parameters(model):,} parameters) held-out accuracy "
-              f"{accuracy:.3f} ({time.time() - started:.0f} s)")
+              f"{accuracy:.3f} ({time.time() - started:.0f} s)", flush=True)
         if name == "shapes-cnn":
             # The live update's new version: the same CNN trained further, at a lower rate.
             accuracy = train(model, train_set, test_set, 2, 1e-3)
             save(model, os.path.join(update_dir, name, "2", "model.pt"))
             print(f"make_demo_models: {name} version 2 held-out accuracy {accuracy:.3f} "
-                  f"({time.time() - started:.0f} s)")
+                  f"({time.time() - started:.0f} s)", flush=True)
     with open(os.path.join(repository, "families.txt"), "w") as f:
         f.write("# model\tfamily\tparameters\theld-out accuracy\n" + "".join(rows))
 
