@@ -151,27 +151,31 @@ def main(repository: str, update_dir: str) -> None:
     encoder = dict(image_size=INPUT, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=128, num_classes=len(LABELS))
     # The hybrid's stem: four strided 3x3 convolutions (each with batch norm and ReLU) where the ViT has one 16x16.
     conv_stem = [ConvStemConfig(channels, 3, 2) for channels in (16, 32, 64, 64)]
+    # Each model is made just before it trains, so the random stream (initial weights, batch order) each one sees
+    # does not depend on the models after it.
     families = [
-        ("shapes-cnn", "CNN", "A small CNN", ShapesCnn(), 6, 3e-3),
-        ("shapes-vit", "ViT", "A small Vision Transformer", VisionTransformer(patch_size=16, **encoder), 12, 2e-3),
+        ("shapes-cnn", "CNN", "A small CNN", ShapesCnn, 6, 3e-3),
+        ("shapes-vit", "ViT", "A small Vision Transformer", lambda: VisionTransformer(patch_size=16, **encoder), 12,
+         2e-3),
         ("shapes-hybrid", "hybrid", "A small hybrid: a convolutional stem whose 4x4 feature map is a transformer's"
-         " tokens", VisionTransformer(patch_size=16, conv_stem_configs=conv_stem, **encoder), 8, 2e-3),
+         " tokens", lambda: VisionTransformer(patch_size=16, conv_stem_configs=conv_stem, **encoder), 8, 2e-3),
     ]
-    rows = []
-    for name, family, description, model, epochs, lr in families:
-        accuracy = train(model, train_set, test_set, epochs, lr)
-        save_model(model, os.path.join(repository, name), f"{description}; held-out accuracy {accuracy:.3f}.")
-        rows.append(f"{name}\t{family}\t{parameters(model)}\t{accuracy:.3f}\n")
-        print(f"make_demo_models: {name} ({family}, {parameters(model):,} parameters) held-out accuracy "
-              f"{accuracy:.3f} ({time.time() - started:.0f} s)", flush=True)
-        if name == "shapes-cnn":
-            # The live update's new version: the same CNN trained further, at a lower rate.
-            accuracy = train(model, train_set, test_set, 2, 1e-3)
-            save(model, os.path.join(update_dir, name, "2", "model.pt"))
-            print(f"make_demo_models: {name} version 2 held-out accuracy {accuracy:.3f} "
-                  f"({time.time() - started:.0f} s)", flush=True)
-    with open(os.path.join(repository, "families.txt"), "w") as f:
-        f.write("# model\tfamily\tparameters\theld-out accuracy\n" + "".join(rows))
+    trained = {}
+    os.makedirs(repository, exist_ok=True)
+    with open(os.path.join(repository, "families.txt"), "w") as table:
+        table.write("# model\tfamily\tparameters\theld-out accuracy\n")
+        for name, family, description, make, epochs, lr in families:
+            model = trained[name] = make()
+            accuracy = train(model, train_set, test_set, epochs, lr)
+            save_model(model, os.path.join(repository, name), f"{description}; held-out accuracy {accuracy:.3f}.")
+            table.write(f"{name}\t{family}\t{parameters(model)}\t{accuracy:.3f}\n")
+            print(f"make_demo_models: {name} ({family}, {parameters(model):,} parameters) held-out accuracy "
+                  f"{accuracy:.3f} ({time.time() - started:.0f} s)", flush=True)
+    # The live update's new version: the same CNN trained two epochs further, at a lower rate.
+    accuracy = train(trained["shapes-cnn"], train_set, test_set, 2, 1e-3)
+    save(trained["shapes-cnn"], os.path.join(update_dir, "shapes-cnn", "2", "model.pt"))
+    print(f"make_demo_models: shapes-cnn version 2 held-out accuracy {accuracy:.3f} ({time.time() - started:.0f} s)",
+          flush=True)
 
 
 if __name__ == "__main__":
