@@ -150,6 +150,7 @@ final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        ModelRepository.ControlMode mode = controlMode();
         if (port < 0 && uds == null) {
             throw new ParameterException(spec.commandLine(), "--port -1 turns TCP off; give --uds to listen somewhere");
         }
@@ -174,7 +175,6 @@ final class ServeCommand implements Callable<Integer> {
         out.flush();
         UnixSocket socket = uds == null ? null : UnixSocket.open(uds, udsMode);
         ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
-        ModelRepository.ControlMode mode = controlMode();
         ModelRepository repository;
         try {
             repository = ModelRepository.open(modelRepository,

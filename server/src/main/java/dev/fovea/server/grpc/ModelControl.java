@@ -1,5 +1,6 @@
 package dev.fovea.server.grpc;
 
+import dev.fovea.server.serving.Statuses;
 import dev.fovea.oip.ModelRepositoryParameter;
 import dev.fovea.oip.RepositoryModelLoadRequest;
 import dev.fovea.oip.RepositoryModelUnloadRequest;

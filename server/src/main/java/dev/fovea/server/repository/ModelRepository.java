@@ -14,13 +14,14 @@ import java.util.Collection;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 import java.util.stream.Stream;
 
 /**
@@ -133,10 +134,6 @@ public final class ModelRepository implements AutoCloseable {
         return root;
     }
 
-    public ControlMode mode() {
-        return mode;
-    }
-
     /** The version of {@code name} new requests go to (the newest that serves), if one serves. */
     public Optional<ServedModel> find(String name) {
         return find(name, "");
@@ -194,7 +191,13 @@ public final class ModelRepository implements AutoCloseable {
      */
     public CompletableFuture<ModelInfo> load(String name, String configJson) {
         return change(() -> {
-            ModelFolder.Override override = ConfigOverrides.parse(root.resolve(name), configJson);
+            ModelFolder.Override override;
+            try {
+                override = ConfigOverrides.parse(root.resolve(name), configJson);
+            } catch (IOException e) {
+                throw new ModelControlException(ModelControlException.Reason.LOAD_FAILED, "model " + name
+                        + ": the folder could not be read: " + e.getMessage());
+            }
             return loadNow(name, override, true);
         }, name);
     }
@@ -207,7 +210,7 @@ public final class ModelRepository implements AutoCloseable {
         return change(() -> unloadNow(name), name);
     }
 
-    private CompletableFuture<ModelInfo> change(Callable<ModelInfo> change, String name) {
+    private CompletableFuture<ModelInfo> change(Supplier<ModelInfo> change, String name) {
         if (mode != ControlMode.EXPLICIT) {
             return CompletableFuture.failedFuture(new ModelControlException(ModelControlException.Reason.NOT_ALLOWED,
                     "model control is off: the server runs with --model-control-mode " + mode.name().toLowerCase()
@@ -220,15 +223,12 @@ public final class ModelRepository implements AutoCloseable {
         } catch (ModelControlException e) {
             return CompletableFuture.failedFuture(e);
         }
-        return CompletableFuture.supplyAsync(() -> {
-            try {
-                return change.call();
-            } catch (RuntimeException e) {
-                throw e;
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        }, changes);
+        try {
+            return CompletableFuture.supplyAsync(change, changes);
+        } catch (RejectedExecutionException e) {
+            return CompletableFuture.failedFuture(new ModelControlException(ModelControlException.Reason.NOT_ALLOWED,
+                    "the server is stopping"));
+        }
     }
 
     /**

@@ -1,13 +1,14 @@
 package dev.fovea.server.repository;
 
 import dev.fovea.server.inference.ModelRunner;
+import dev.fovea.server.model.ModelSpec;
 import dev.fovea.v1.ModelInfo;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One version of a model that loaded, warmed up and serves: its description in both APIs, and the runner that
- * executes its requests. Owned by the {@link ModelRepository}, which closes the runner (and with it the native
+ * One version of a model that loaded, warmed up and serves: what it takes and returns ({@link ModelSpec}), its
+ * fovea.v1 description, its configuration as Triton states it, and the runner that executes its requests. Owned by the {@link ModelRepository}, which closes the runner (and with it the native
  * module) when the version is replaced, unloaded or the server stops.
  *
  * <p>Uses: a caller that looked a version up to run a request on it holds a use ({@link ModelRepository#acquire})
@@ -21,26 +22,29 @@ public final class ServedModel {
     /** The version of a model without numbered version folders (a plain {@code <model>/model.pt}). */
     public static final String VERSION = "1";
 
+    private final ModelSpec spec;
     private final ModelInfo info;
     private final ModelRunner runner;
     private final dev.fovea.oip.ModelConfig servingConfig;
-    private final boolean takesPictures;
     // Guarded by this.
     private int uses;
     private boolean retired;
 
     /**
+     * @param spec what the model takes and returns, which requests are checked against and the APIs describe
      * @param info the fovea.v1 description (its {@code version} field names this version)
-     * @param servingConfig the model as Triton's ModelConfig describes it, for the Open Inference Protocol: as
-     *     written for a Triton-layout model, derived from its Fovea config otherwise
-     * @param takesPictures true when the model preprocesses pictures (Fovea's layout); false when it takes tensors
+     * @param servingConfig the model's configuration as Triton's ModelConfig states it, which the Open Inference
+     *     Protocol's ModelConfig returns: as written for a Triton-layout model, derived from its Fovea config otherwise
      */
-    public ServedModel(ModelInfo info, ModelRunner runner, dev.fovea.oip.ModelConfig servingConfig,
-            boolean takesPictures) {
+    public ServedModel(ModelSpec spec, ModelInfo info, ModelRunner runner, dev.fovea.oip.ModelConfig servingConfig) {
+        this.spec = Objects.requireNonNull(spec, "spec");
         this.info = Objects.requireNonNull(info, "info");
         this.runner = Objects.requireNonNull(runner, "runner");
         this.servingConfig = Objects.requireNonNull(servingConfig, "servingConfig");
-        this.takesPictures = takesPictures;
+    }
+
+    public ModelSpec spec() {
+        return spec;
     }
 
     public ModelInfo info() {
@@ -55,12 +59,8 @@ public final class ServedModel {
         return servingConfig;
     }
 
-    public boolean takesPictures() {
-        return takesPictures;
-    }
-
     public String name() {
-        return info.getName();
+        return spec.name();
     }
 
     /** This version's number, e.g. {@code "1"}. */

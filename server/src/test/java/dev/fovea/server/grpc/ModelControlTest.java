@@ -12,6 +12,7 @@ import dev.fovea.oip.RepositoryIndexRequest;
 import dev.fovea.oip.RepositoryIndexResponse;
 import dev.fovea.oip.RepositoryModelLoadRequest;
 import dev.fovea.oip.RepositoryModelUnloadRequest;
+import dev.fovea.server.ModelFolders;
 import dev.fovea.server.TestImages;
 import dev.fovea.server.TestServer;
 import dev.fovea.server.repository.ModelRepository;

@@ -9,6 +9,7 @@ import com.google.protobuf.ByteString;
 import dev.fovea.oip.GRPCInferenceServiceGrpc;
 import dev.fovea.oip.ModelInferRequest;
 import dev.fovea.oip.ModelStreamInferResponse;
+import dev.fovea.server.ModelFolders;
 import dev.fovea.server.TestImages;
 import dev.fovea.server.TestServer;
 import dev.fovea.server.repository.ModelRepository;
