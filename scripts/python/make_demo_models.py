@@ -1,11 +1,19 @@
 """Trains the demo models in seconds and writes them as a Fovea model repository.
 
-    /usr/bin/python3 scripts/python/make_demo_models.py OUTPUT_DIR
+    /usr/bin/python3 scripts/python/make_demo_models.py REPOSITORY UPDATE_DIR
 
 The task: recognise the shape in a frame (circle, square, triangle, cross): a bright filled shape on a dark plain
 background, the scene fovea-client's `stream --synthetic` draws. Training images are drawn the same way at 160x120,
-so the models see what the demo streams. Writes OUTPUT_DIR/shapes-cnn and OUTPUT_DIR/shapes-vit (a small CNN and a
-small torchvision VisionTransformer), each with model.pt, config.pbtxt and labels.txt.
+so the models see what the demo streams. One model of each family, each a folder with config.pbtxt, labels.txt and
+1/model.pt (version 1):
+  REPOSITORY/shapes-cnn     a small CNN,
+  REPOSITORY/shapes-vit     a small torchvision VisionTransformer (16x16 patches: a one-layer "patchify" stem),
+  REPOSITORY/shapes-hybrid  the same transformer encoder fed by a convolutional stem (torchvision's conv_stem_configs,
+                            after "Early Convolutions Help Transformers See Better": four strided 3x3 convolutions
+                            where the ViT has one 16x16 one): its 4x4 feature map is the 16 tokens,
+and REPOSITORY/families.txt (model, family, parameters, held-out accuracy) for the demo's table. The CNN's next version,
+trained two epochs further, goes to UPDATE_DIR/shapes-cnn/2/model.pt, for the demo to drop into the repository while
+the server runs.
 """
 import math
 import os
@@ -16,7 +24,7 @@ import time
 import torch
 import torch.nn as nn
 from PIL import Image, ImageDraw
-from torchvision.models.vision_transformer import VisionTransformer
+from torchvision.models.vision_transformer import ConvStemConfig, VisionTransformer
 
 LABELS = ["circle", "square", "triangle", "cross"]
 FRAME = (160, 120)
@@ -83,6 +91,7 @@ class ShapesCnn(nn.Module):
 
 
 def train(model: nn.Module, train_set, test_set, epochs: int, lr: float) -> float:
+    """Trains the model in place; returns its accuracy on the test set."""
     xs, ys = train_set
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
@@ -113,33 +122,63 @@ max_batch_size: 16
 """
 
 
-def save(model: nn.Module, folder: str, description: str) -> None:
-    os.makedirs(folder, exist_ok=True)
-    torch.jit.script(model.eval()).save(os.path.join(folder, "model.pt"))
+def save(model: nn.Module, file: str) -> None:
+    os.makedirs(os.path.dirname(file), exist_ok=True)
+    torch.jit.script(model.eval()).save(file)
+
+
+def save_model(model: nn.Module, folder: str, description: str) -> None:
+    """Writes the model as version 1 of a Fovea model folder."""
+    save(model, os.path.join(folder, "1", "model.pt"))
     with open(os.path.join(folder, "config.pbtxt"), "w") as f:
         f.write(CONFIG.format(description=description, size=INPUT, mean=MEAN, std=STD))
     with open(os.path.join(folder, "labels.txt"), "w") as f:
         f.write("\n".join(LABELS) + "\n")
 
 
-def main(out_dir: str) -> None:
+def parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def main(repository: str, update_dir: str) -> None:
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count() or 1)
     started = time.time()
     train_set = dataset(2400, seed=1)
     test_set = dataset(400, seed=2)
-    cnn = ShapesCnn()
-    accuracy = train(cnn, train_set, test_set, epochs=6, lr=3e-3)
-    save(cnn, os.path.join(out_dir, "shapes-cnn"), f"A small CNN; held-out accuracy {accuracy:.3f}.")
-    print(f"make_demo_models: shapes-cnn held-out accuracy {accuracy:.3f} ({time.time() - started:.0f} s)")
-    vit = VisionTransformer(image_size=INPUT, patch_size=16, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=128,
-                            num_classes=len(LABELS))
-    accuracy = train(vit, train_set, test_set, epochs=12, lr=2e-3)
-    save(vit, os.path.join(out_dir, "shapes-vit"), f"A small Vision Transformer; held-out accuracy {accuracy:.3f}.")
-    print(f"make_demo_models: shapes-vit held-out accuracy {accuracy:.3f} ({time.time() - started:.0f} s)")
+    # The ViT and the hybrid share the encoder (2 layers, 4 heads, width 64, 16 tokens and a class token); only the stem
+    # that makes the tokens differs.
+    encoder = dict(image_size=INPUT, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=128, num_classes=len(LABELS))
+    # The hybrid's stem: four strided 3x3 convolutions (each with batch norm and ReLU) where the ViT has one 16x16.
+    conv_stem = [ConvStemConfig(channels, 3, 2) for channels in (16, 32, 64, 64)]
+    # Each model is made just before it trains, so the random stream (initial weights, batch order) each one sees
+    # does not depend on the models after it.
+    families = [
+        ("shapes-cnn", "CNN", "A small CNN", ShapesCnn, 6, 3e-3),
+        ("shapes-vit", "ViT", "A small Vision Transformer", lambda: VisionTransformer(patch_size=16, **encoder), 12,
+         2e-3),
+        ("shapes-hybrid", "hybrid", "A small hybrid: a convolutional stem whose 4x4 feature map is a transformer's"
+         " tokens", lambda: VisionTransformer(patch_size=16, conv_stem_configs=conv_stem, **encoder), 8, 2e-3),
+    ]
+    trained = {}
+    os.makedirs(repository, exist_ok=True)
+    with open(os.path.join(repository, "families.txt"), "w") as table:
+        table.write("# model\tfamily\tparameters\theld-out accuracy\n")
+        for name, family, description, make, epochs, lr in families:
+            model = trained[name] = make()
+            accuracy = train(model, train_set, test_set, epochs, lr)
+            save_model(model, os.path.join(repository, name), f"{description}; held-out accuracy {accuracy:.3f}.")
+            table.write(f"{name}\t{family}\t{parameters(model)}\t{accuracy:.3f}\n")
+            print(f"make_demo_models: {name} ({family}, {parameters(model):,} parameters) held-out accuracy "
+                  f"{accuracy:.3f} ({time.time() - started:.0f} s)", flush=True)
+    # The live update's new version: the same CNN trained two epochs further, at a lower rate.
+    accuracy = train(trained["shapes-cnn"], train_set, test_set, 2, 1e-3)
+    save(trained["shapes-cnn"], os.path.join(update_dir, "shapes-cnn", "2", "model.pt"))
+    print(f"make_demo_models: shapes-cnn version 2 held-out accuracy {accuracy:.3f} ({time.time() - started:.0f} s)",
+          flush=True)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 3:
         sys.exit(__doc__)
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

@@ -30,12 +30,14 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.function.LongFunction;
 
 /**
  * A fake InferenceService that records what it receives. Models: "shapes" answers every image with the label
  * {@link #label} (score 0.9) then "square"; "hang" never answers a Predict (until the call is cancelled); "missing"
  * and every other name are NOT_FOUND. Streams echo each frame's id; a frame without an image gets a FrameError; in
- * latest-only mode even frame ids are reported skipped. With {@link #readStreamsAutomatically} false, a stream reads
+ * latest-only mode even frame ids are reported skipped; each result names the model version {@link #modelVersion} gives
+ * for its frame id (none by default), so a test can update the model mid-stream. With {@link #readStreamsAutomatically} false, a stream reads
  * its next message only when the test calls {@link FakeStream#request}.
  */
 public final class FakeInferenceService extends InferenceServiceGrpc.InferenceServiceImplBase {
@@ -47,6 +49,8 @@ public final class FakeInferenceService extends InferenceServiceGrpc.InferenceSe
     public final BlockingQueue<FakeStream> streams = new LinkedBlockingQueue<>();
     public volatile String label = "circle";
     public volatile boolean readStreamsAutomatically = true;
+    /** The model version that answers each frame id in streams; "" names none. */
+    public volatile LongFunction<String> modelVersion = frameId -> "";
 
     public static final List<ModelInfo> MODELS = List.of(
             ModelInfo.newBuilder().setName("broken").setStatus(ModelStatus.MODEL_STATUS_FAILED)
@@ -180,7 +184,7 @@ public final class FakeInferenceService extends InferenceServiceGrpc.InferenceSe
             if (options.getMode() == StreamMode.STREAM_MODE_LATEST_ONLY && frame.getFrameId() % 2 == 0) {
                 return response.setSkipped(FrameSkipped.newBuilder().setSupersededBy(frame.getFrameId() + 1)).build();
             }
-            return response.setResult(result(1)).build();
+            return response.setResult(result(1)).setModelVersion(modelVersion.apply(frame.getFrameId())).build();
         }
 
         @Override

@@ -254,7 +254,10 @@ final class StreamCommand implements Callable<Integer> {
         return mode == StreamMode.STREAM_MODE_LATEST_ONLY ? "latest-only" : "every-frame";
     }
 
-    /** Prints responses as they arrive, at most one line per {@link #LINE_INTERVAL_NANOS}; counts them all. */
+    /**
+     * Prints responses as they arrive, at most one line per {@link #LINE_INTERVAL_NANOS}, and a line whenever the
+     * model version that answers changes (always printed: it marks a live update); counts them all.
+     */
     private static final class Printer implements FrameStream.Listener {
 
         private final StreamStats stats;
@@ -262,6 +265,8 @@ final class StreamCommand implements Callable<Integer> {
         private final CompletableFuture<Status> closed;
         /** Touched only by listener calls, which gRPC runs one after another. */
         private long lastLine = Long.MIN_VALUE;
+        /** The model version of the last response that named one; null before the first. Listener calls only. */
+        private String version;
 
         Printer(StreamStats stats, PrintWriter out, CompletableFuture<Status> closed) {
             this.stats = stats;
@@ -273,6 +278,17 @@ final class StreamCommand implements Callable<Integer> {
         public void onResponse(StreamPredictResponse response) {
             long now = System.nanoTime();
             StreamStats.Sent sent = stats.received(response, now);
+            String answeredBy = response.getModelVersion();
+            if (!answeredBy.isEmpty() && !answeredBy.equals(version)) {
+                if (version == null) {
+                    out.printf("frame %d: served by model version %s%n", response.getFrameId(), answeredBy);
+                } else {
+                    out.printf("frame %d: now served by model version %s (was %s)%n", response.getFrameId(),
+                            answeredBy, version);
+                }
+                out.flush();
+                version = answeredBy;
+            }
             if (lastLine != Long.MIN_VALUE && now - lastLine < LINE_INTERVAL_NANOS) {
                 return;
             }

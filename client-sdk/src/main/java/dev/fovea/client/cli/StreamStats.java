@@ -4,6 +4,7 @@ import dev.fovea.v1.StreamPredictResponse;
 import dev.fovea.v1.Timings;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 
@@ -12,13 +13,24 @@ import java.util.Map;
  * results named it. Latency is measured twice per result: the round trip the client sees (frame captured to result
  * received) and the part of it spent in the server (its queue, preprocess, inference and postprocess timings), so a
  * reader can tell the server from the client, the transport and the machine. The first {@code warmUp} results (JIT,
- * connection and allocator warm-up on both sides) count in every total but not in the latencies. The sender and the
- * stream's listener call it from different threads; every method is synchronized.
+ * connection and allocator warm-up on both sides) count in every total but not in the latencies. Results are also
+ * counted per model version (the server reports which version ran each frame; it changes when the model is updated
+ * while the stream runs), so a live update shows which frames each version answered. The sender and the stream's
+ * listener call it from different threads; every method is synchronized.
  */
 final class StreamStats {
 
     /** A frame on its way: when it was captured and what it shows (null when unknown). */
     record Sent(long capturedNanos, String truth) {}
+
+    /** The results one model version gave: how many, the first and last frame ids, and how many named the truth. */
+    private static final class VersionResults {
+        int results;
+        long firstFrame;
+        long lastFrame;
+        int judged;
+        int correct;
+    }
 
     private final int warmUp;
     private final Map<Long, Sent> pending = new HashMap<>();
@@ -37,6 +49,8 @@ final class StreamStats {
     private int errors;
     private int judged;
     private int correct;
+    /** Results per model version, in the order the versions first answered; empty when the server names none. */
+    private final Map<String, VersionResults> versions = new LinkedHashMap<>();
 
     /** Stats that leave the first {@code warmUp} results out of the latencies. */
     StreamStats(int warmUp) {
@@ -85,10 +99,21 @@ final class StreamStats {
                                 + server.getInferenceUs() + server.getPostprocessUs();
                     }
                 }
+                VersionResults version = response.getModelVersion().isEmpty() ? null
+                        : versions.computeIfAbsent(response.getModelVersion(), v -> new VersionResults());
+                if (version != null) {
+                    if (version.results++ == 0) {
+                        version.firstFrame = response.getFrameId();
+                    }
+                    version.lastFrame = response.getFrameId();
+                }
                 if (frame != null && frame.truth() != null && response.getResult().getClassesCount() > 0) {
+                    boolean right = frame.truth().equals(response.getResult().getClasses(0).getLabel());
                     judged++;
-                    if (frame.truth().equals(response.getResult().getClasses(0).getLabel())) {
-                        correct++;
+                    correct += right ? 1 : 0;
+                    if (version != null) {
+                        version.judged++;
+                        version.correct += right ? 1 : 0;
                     }
                 }
             }
@@ -112,6 +137,11 @@ final class StreamStats {
 
     synchronized int dropped() {
         return dropped;
+    }
+
+    /** Frames sent that no response answered (yet): lost when the stream ended early. */
+    synchronized int unanswered() {
+        return pending.size();
     }
 
     /** The fraction of judged results whose top label was the truth; NaN when none was judged. */
@@ -139,12 +169,16 @@ final class StreamStats {
         return sorted[Math.max(0, rank - 1)];
     }
 
-    /** The closing lines: counts and throughput, round-trip and server percentiles, accuracy when judged. */
+    /**
+     * The closing lines: counts and throughput, round-trip and server percentiles, accuracy when judged, and the
+     * results of each model version when the server named versions.
+     */
     synchronized String summary(long elapsedNanos) {
         double seconds = elapsedNanos / 1e9;
         StringBuilder text = new StringBuilder(String.format(Locale.ROOT,
-                "frames sent %d, results %d, skipped %d, errors %d%s in %.2f s: %.1f FPS%n", sent, results, skipped,
-                errors, dropped == 0 ? "" : ", dropped before sending (stream busy) " + dropped, seconds,
+                "frames sent %d, results %d, skipped %d, errors %d%s%s in %.2f s: %.1f FPS%n", sent, results, skipped,
+                errors, dropped == 0 ? "" : ", dropped before sending (stream busy) " + dropped,
+                pending.isEmpty() ? "" : ", unanswered " + pending.size(), seconds,
                 seconds > 0 ? results / seconds : 0.0));
         if (timed > 0) {
             text.append(String.format(Locale.ROOT, "round trip ms (frame captured to result received, %d results "
@@ -159,6 +193,10 @@ final class StreamStats {
             text.append(String.format(Locale.ROOT, "accuracy %.3f (%d of %d results name the shape drawn)%n", accuracy(),
                     correct, judged));
         }
+        versions.forEach((name, version) -> text.append(String.format(Locale.ROOT,
+                "model version %s: results %d (frames %d to %d)%s%n", name, version.results, version.firstFrame,
+                version.lastFrame, version.judged == 0 ? "" : String.format(Locale.ROOT, ", accuracy %.3f",
+                        (double) version.correct / version.judged))));
         return text.toString();
     }
 }

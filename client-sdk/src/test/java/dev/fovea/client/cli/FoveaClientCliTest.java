@@ -163,6 +163,32 @@ class FoveaClientCliTest {
     }
 
     @Test
+    void streamPrintsWhenTheModelVersionChangesAndCountsResultsPerVersion() {
+        // The model is updated while the stream runs: version 2 answers from frame 61 on. The fake always answers
+        // "circle", which frames 1 to 30 show.
+        server.service.modelVersion = frameId -> frameId < 61 ? "1" : "2";
+        Run run = run("stream", "--model", "shapes", "--synthetic", "--frames", "120", "--fps", "0",
+                "--width", "32", "--height", "32");
+
+        assertEquals(0, run.exitCode(), run.err());
+        assertFinds("^frame 1: served by model version 1$", run.out());
+        assertFinds("^frame 61: now served by model version 2 \\(was 1\\)$", run.out());
+        assertEquals(2, run.out().split("served by model version", -1).length - 1,
+                "one line per change:\n" + run.out());
+        assertFinds("^frames sent 120, results 120, skipped 0, errors 0 in ", run.out());
+        assertFinds("^model version 1: results 60 \\(frames 1 to 60\\), accuracy 0\\.500$", run.out());
+        assertFinds("^model version 2: results 60 \\(frames 61 to 120\\), accuracy 0\\.000$", run.out());
+    }
+
+    @Test
+    void streamWithoutModelVersionsPrintsNoVersionLines() {
+        Run run = run("stream", "--model", "shapes", "--synthetic", "--frames", "5", "--fps", "0",
+                "--width", "32", "--height", "32");
+        assertEquals(0, run.exitCode(), run.err());
+        assertFalse(run.out().contains("model version"), run.out());
+    }
+
+    @Test
     void streamLatestOnlyCountsSkippedFrames() {
         Run run = run("stream", "--model", "shapes", "--synthetic", "--frames", "10", "--fps", "0",
                 "--mode", "latest-only", "--width", "32", "--height", "32");

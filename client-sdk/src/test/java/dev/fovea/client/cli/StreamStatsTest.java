@@ -1,6 +1,7 @@
 package dev.fovea.client.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -69,6 +70,36 @@ class StreamStatsTest {
                 summary);
         assertTrue(summary.contains("in the server ms (queue + preprocess + inference + postprocess): p50 3.50"),
                 summary);
+    }
+
+    @Test
+    void resultsAreCountedPerModelVersionInTheOrderVersionsFirstAnswered() {
+        StreamStats stats = new StreamStats(0);
+        String[] versions = {"7", "7", "8", "7", "8"};
+        for (int i = 0; i < versions.length; i++) {
+            long id = i + 1;
+            stats.sending(id, 0, "circle");
+            stats.received(result(id, id == 2 ? "square" : "circle").toBuilder().setModelVersion(versions[i]).build(),
+                    5);
+        }
+        String summary = stats.summary(1_000_000_000);
+        assertTrue(summary.endsWith("model version 7: results 3 (frames 1 to 4), accuracy 0.667\n"
+                + "model version 8: results 2 (frames 3 to 5), accuracy 1.000\n"), summary);
+    }
+
+    @Test
+    void framesSentButNeverAnsweredAreReportedUnanswered() {
+        StreamStats stats = new StreamStats(0);
+        for (long id = 1; id <= 3; id++) {
+            stats.sending(id, 0, null);
+        }
+        stats.received(result(2, "x"), 5);
+        assertEquals(2, stats.unanswered());
+        assertTrue(stats.summary(1_000_000_000).startsWith("frames sent 3, results 1, skipped 0, errors 0, "
+                + "unanswered 2 in "), stats.summary(1_000_000_000));
+        stats.received(result(1, "x"), 5);
+        stats.received(result(3, "x"), 5);
+        assertFalse(stats.summary(1_000_000_000).contains("unanswered"), "every frame answered");
     }
 
     @Test

@@ -200,6 +200,7 @@ final class ModelStates {
             try {
                 ServedModel model = ModelLoader.load(read, version, compute, queueCapacity, metrics);
                 serving.add(model);
+                prints.put(version.name(), print);
                 loadedAny = true;
                 log.info(String.format(Locale.ROOT, "model %s version %s ready on %s (loaded and warmed up in "
                         + "%.0f ms)", name, version.name(), model.info().getDevice(), (System.nanoTime() - start) / 1e6));
