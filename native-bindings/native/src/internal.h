@@ -10,6 +10,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 struct fovea_error {
     fovea_status status;
@@ -23,6 +24,20 @@ struct fovea_tensor {
 struct fovea_module {
     torch::jit::Module module;
     c10::Device device;
+    // Set by fovea_module_convert: floating inputs are cast to `precision`, 4-D ones made channels-last.
+    c10::optional<c10::ScalarType> precision = c10::nullopt;
+    bool channels_last = false;
+};
+
+// A CUDA stream, or none for the CPU (where every stream function does nothing).
+struct fovea_stream {
+    c10::optional<c10::Stream> stream;
+};
+
+// One uint8 tensor owning the bytes, so views share its storage (and keep it alive) through libtorch's refcount.
+struct fovea_host_buffer {
+    at::Tensor bytes;
+    bool pinned;
 };
 
 namespace fovea {
@@ -78,6 +93,12 @@ fovea_status guarded(fovea_error **error, Body &&body) noexcept {
         return fail(error, FOVEA_ERROR_INTERNAL, "unknown C++ exception in libtorch");
     }
 }
+
+// The libtorch type of a C API dtype; throws INVALID_ARGUMENT for an unknown code (fovea_torch.cpp).
+c10::ScalarType to_scalar_type(fovea_dtype dtype);
+
+// The sizes of a shape passed across the API, checked: none negative, the byte size of `type` fits in int64.
+std::vector<int64_t> checked_sizes(const int64_t *shape, size_t rank, c10::ScalarType type, int64_t *bytes);
 
 inline c10::Device to_device(fovea_device_type type, int32_t index) {
     switch (type) {
