@@ -57,11 +57,20 @@ public final class ModelRunner implements AutoCloseable {
 
             @Override
             public void requestRan(long queueNanos, long postprocessNanos) {}
+
+            @Override
+            public void stagingBufferUsed(boolean reused) {}
         };
 
         void batchRan(int images, long preprocessNanos, long computeNanos);
 
         void requestRan(long queueNanos, long postprocessNanos);
+
+        /**
+         * An instance took one of its host staging buffers for a batch: {@code reused} when the one it had was large
+         * enough, false when it allocated (the first time, or a larger one for a larger batch).
+         */
+        void stagingBufferUsed(boolean reused);
     }
 
     private final TorchModule module;

@@ -14,6 +14,7 @@ import dev.fovea.torch.Preprocessing;
 import dev.fovea.v1.ChannelOrder;
 import dev.fovea.v1.DynamicBatching;
 import dev.fovea.v1.ModelConfig;
+import dev.fovea.v1.Precision;
 import dev.fovea.v1.Task;
 import dev.fovea.v1.TensorSpec;
 import java.io.IOException;
@@ -63,6 +64,9 @@ final class ModelConfigs {
         if (config.getInstances() == 0) {
             config.setInstances(1);
         }
+        if (config.getPrecision() == Precision.PRECISION_UNSPECIFIED) {
+            config.setPrecision(Precision.FP32);
+        }
         var preprocessing = config.getPreprocessingBuilder();
         if (preprocessing.getCropWidth() == 0 && preprocessing.getCropHeight() == 0) {
             preprocessing.setCropWidth(DEFAULT_CROP).setCropHeight(DEFAULT_CROP);
@@ -91,6 +95,9 @@ final class ModelConfigs {
             Device.parse(config.getDevice());
         } catch (IllegalArgumentException e) {
             throw new InvalidModelException(file + ": device: " + e.getMessage());
+        }
+        if (config.getPrecision() == Precision.UNRECOGNIZED) {
+            throw new InvalidModelException(file + ": precision: expected FP32, FP16 or BF16");
         }
         var preprocessing = config.getPreprocessing();
         if (preprocessing.getCropWidth() == 0 || preprocessing.getCropHeight() == 0) {
@@ -152,6 +159,15 @@ final class ModelConfigs {
             group.addGpus(device.index());
         }
         return serving.addInstanceGroup(group).build();
+    }
+
+    /** The dtype a complete config's model runs in: its parameters and floating-point inputs are cast to it. */
+    static DType precision(ModelConfig config) {
+        return switch (config.getPrecision()) {
+            case FP16 -> DType.FLOAT16;
+            case BF16 -> DType.BFLOAT16;
+            default -> DType.FLOAT32;
+        };
     }
 
     /** The native preprocessing spec for a complete config. */

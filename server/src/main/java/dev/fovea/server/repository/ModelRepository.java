@@ -19,6 +19,7 @@ import dev.fovea.torch.TorchRuntime;
 import dev.fovea.v1.ModelConfig;
 import dev.fovea.v1.ModelInfo;
 import dev.fovea.v1.ModelStatus;
+import dev.fovea.v1.Precision;
 import dev.fovea.v1.Task;
 import dev.fovea.v1.TensorSpec;
 import java.io.IOException;
@@ -129,6 +130,15 @@ public final class ModelRepository implements AutoCloseable {
         Preprocessing preprocessing = ModelConfigs.preprocessing(config);
         TorchModule module = TorchModule.load(triton != null ? triton.modelFile() : folder.resolve(MODEL_FILE),
                 device);
+        DType precision = ModelConfigs.precision(config);
+        if (precision != DType.FLOAT32 || config.getChannelsLast()) {
+            try {
+                module.convert(precision, config.getChannelsLast());
+            } catch (RuntimeException e) {
+                module.close();
+                throw e;
+            }
+        }
         ModelRunner runner = new ModelRunner(module, new ModelRunner.Settings(name, device, preprocessing,
                 config.getTask() == Task.TASK_CLASSIFICATION, labels, config.getThreads(),
                 config.getQueueCapacity() > 0 ? config.getQueueCapacity() : options.queueCapacity(),
@@ -142,7 +152,7 @@ public final class ModelRepository implements AutoCloseable {
                     .setConfig(config)
                     .addAllLabels(labels);
             if (triton == null) {
-                List<TensorSpec> outputs = warmUp(runner, warmUpPicture(preprocessing));
+                List<TensorSpec> outputs = warmUp(runner, warmUpPicture(preprocessing), conversion(config, device));
                 int channels = preprocessing.channelOrder() == PixelFormat.GRAY ? 1 : 3;
                 info.setInput(TensorSpec.newBuilder().setName("input").setDtype("float32").addShape(-1)
                                 .addShape(channels).addShape(preprocessing.cropHeight())
@@ -152,7 +162,7 @@ public final class ModelRepository implements AutoCloseable {
                         ModelConfigs.servingConfig(name, config, channels, outputs), true);
             }
             ModelInput input = triton.triton().getInput(0);
-            List<TensorSpec> outputs = warmUp(runner, warmUpTensor(input));
+            List<TensorSpec> outputs = warmUp(runner, warmUpTensor(input), "");
             TensorSpec.Builder inputSpec = TensorSpec.newBuilder().setName(input.getName())
                     .setDtype(TritonConfigs.nativeType(input.getDataType()).name().toLowerCase(Locale.ROOT))
                     .addShape(-1).addAllShape(input.getDimsList());
@@ -179,6 +189,18 @@ public final class ModelRepository implements AutoCloseable {
                     + file.get() + " does not exist");
         }
         return Files.readAllLines(file.get()).stream().map(String::strip).filter(line -> !line.isEmpty()).toList();
+    }
+
+    /**
+     * The words a failed warm-up gets when the model was converted: libtorch lacks kernels for some precisions on
+     * some devices (FP16 convolutions on the CPU), and that shows at the first forward, which is the warm-up.
+     */
+    private static String conversion(ModelConfig config, Device device) {
+        if (config.getPrecision() == Precision.FP32 && !config.getChannelsLast()) {
+            return "";
+        }
+        return " with precision " + config.getPrecision() + (config.getChannelsLast() ? " and channels_last" : "")
+                + " on " + device + " (libtorch may have no such kernels for this model there; try FP32 or BF16)";
     }
 
     /** A mid-gray picture of the model's crop size. */
@@ -210,12 +232,13 @@ public final class ModelRepository implements AutoCloseable {
      * Runs one input through preprocessing and forward, so libtorch's first-call costs (TorchScript optimisation,
      * allocator warm-up) are paid before the model reports ready; records the output shapes.
      */
-    private static List<TensorSpec> warmUp(ModelRunner runner, InferenceRequest request) throws IOException {
+    private static List<TensorSpec> warmUp(ModelRunner runner, InferenceRequest request, String conversion)
+            throws IOException {
         Predictions predictions;
         try {
             predictions = runner.submit(request).get(WARM_UP_TIMEOUT_SECONDS, TimeUnit.SECONDS);
         } catch (ExecutionException e) {
-            throw new InvalidModelException("warm-up failed: " + e.getCause().getMessage());
+            throw new InvalidModelException("warm-up failed" + conversion + ": " + e.getCause().getMessage());
         } catch (TimeoutException e) {
             throw new InvalidModelException("warm-up took longer than " + WARM_UP_TIMEOUT_SECONDS + " s");
         } catch (InterruptedException e) {
