@@ -11,13 +11,17 @@ import java.util.Objects;
  * stacked into {@link #input} and copied to the device from there, a classifier's top-k results are copied back into
  * {@link #output}. Each buffer is page-locked where CUDA is usable (so the copies are asynchronous on the instance's
  * stream) and plain memory on a CPU-only libtorch, where the same code runs. A buffer is replaced by a larger one only
- * when a batch needs more; every request for one counts as reused or allocated for the metrics.
+ * when a batch needs more, sized to the next power of two (at least {@link #MIN_BYTES}) so that batches growing one
+ * image at a time do not allocate each time; every request for one counts as reused or allocated for the metrics.
  *
  * <p>Threads and ownership: made, used and closed on the instance's own thread, whose current stream it sets. Memory
  * handed out by one batch must not be touched by the next before the stream was synchronized: the instance
  * synchronizes once per batch (see {@link Postprocessor}), and after a failed one.
  */
 final class DeviceStaging implements AutoCloseable {
+
+    /** The smallest buffer allocated: a classifier's top-k of a whole batch fits many times over. */
+    static final long MIN_BYTES = 64 * 1024;
 
     private final DeviceStream stream;
     private final ModelRunner.Observer observer;
@@ -59,7 +63,8 @@ final class DeviceStaging implements AutoCloseable {
             observer.stagingBufferUsed(true);
             return buffer;
         }
-        PinnedBuffer larger = PinnedBuffer.allocate(bytes);
+        long size = Math.max(MIN_BYTES, bytes);
+        PinnedBuffer larger = PinnedBuffer.allocate(Long.bitCount(size) == 1 ? size : Long.highestOneBit(size) << 1);
         if (buffer != null) {
             buffer.close();
         }
