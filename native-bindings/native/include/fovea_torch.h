@@ -33,8 +33,9 @@ typedef enum fovea_status {
     FOVEA_ERROR_INVALID_ARGUMENT = 1,
     /* libtorch refused the operation: TorchScript failed to load or raised, shapes did not match, ... */
     FOVEA_ERROR_TORCH = 2,
-    /* Host or device memory ran out (libtorch's c10::OutOfMemoryError, e.g. the CUDA caching allocator's "CUDA out of
-     * memory", or std::bad_alloc). The object the call was made on stays usable: a later, smaller call may succeed. */
+    /* Host or device memory ran out: libtorch's c10::OutOfMemoryError (the CUDA caching allocator's "CUDA out of
+     * memory"), its CPU allocator's failure (a plain c10::Error saying "DefaultCPUAllocator: ..."), std::bad_alloc.
+     * The object the call was made on stays usable: a later, smaller call may succeed. */
     FOVEA_ERROR_OUT_OF_MEMORY = 3,
     /* The model's output is not a tensor or a (nested) tuple/list of tensors, or more than the caller can take. */
     FOVEA_ERROR_UNSUPPORTED_OUTPUT = 4,

@@ -83,15 +83,8 @@ fovea_status fovea_host_buffer_alloc(size_t byte_size, int32_t pinned, fovea_hos
                 "byte_size must be between 1 and INT64_MAX, got " + std::to_string(byte_size));
         // Page-locked memory needs the CUDA runtime ("Pinned memory requires CUDA" otherwise): degrade to plain memory.
         bool page_locked = pinned != 0 && torch::cuda::is_available();
-        at::Tensor bytes;
-        try {
-            bytes = at::empty({static_cast<int64_t>(byte_size)},
-                              at::TensorOptions().dtype(at::kByte).pinned_memory(page_locked));
-        } catch (const c10::Error &e) {
-            // Allocating is all this call does, and libtorch 1.13's CPU allocator reports a failed malloc as a plain
-            // c10::Error ("DefaultCPUAllocator: can't allocate memory"), not as c10::OutOfMemoryError.
-            throw fovea::ApiError(FOVEA_ERROR_OUT_OF_MEMORY, e.what_without_backtrace());
-        }
+        at::Tensor bytes = at::empty({static_cast<int64_t>(byte_size)},
+                                     at::TensorOptions().dtype(at::kByte).pinned_memory(page_locked));
         *out = new fovea_host_buffer{std::move(bytes), page_locked};
     });
 }

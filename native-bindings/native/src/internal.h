@@ -6,6 +6,7 @@
 
 #include <torch/script.h>
 
+#include <cstring>
 #include <limits>
 #include <new>
 #include <stdexcept>
@@ -72,6 +73,13 @@ inline fovea_status fail(fovea_error **error, fovea_status status, const char *m
     return status;
 }
 
+// libtorch's CPU allocator reports a failed allocation as a plain c10::Error (an enforce in alloc_cpu.cpp, in 1.13
+// and 2.x alike), never as c10::OutOfMemoryError, and TorchScript rethrows it with a traceback around the text: its
+// fixed "DefaultCPUAllocator: " words are the only sign, so host memory running out gets the status it deserves.
+inline fovea_status torch_status(const char *message) noexcept {
+    return std::strstr(message, "DefaultCPUAllocator: ") != nullptr ? FOVEA_ERROR_OUT_OF_MEMORY : FOVEA_ERROR_TORCH;
+}
+
 // Runs `body`, mapping every exception to a status and an error. Order matters: OutOfMemoryError is a c10::Error.
 template <typename Body>
 fovea_status guarded(fovea_error **error, Body &&body) noexcept {
@@ -83,12 +91,12 @@ fovea_status guarded(fovea_error **error, Body &&body) noexcept {
     } catch (const c10::OutOfMemoryError &e) {
         return fail(error, FOVEA_ERROR_OUT_OF_MEMORY, e.what_without_backtrace());
     } catch (const c10::Error &e) {
-        return fail(error, FOVEA_ERROR_TORCH, e.what_without_backtrace());
+        return fail(error, torch_status(e.what_without_backtrace()), e.what_without_backtrace());
     } catch (const std::bad_alloc &) {
         return fail(error, FOVEA_ERROR_OUT_OF_MEMORY, "out of host memory");
     } catch (const std::exception &e) {
         // torch::jit::JITException (a TorchScript `raise`) and other libtorch errors derive from std::exception.
-        return fail(error, FOVEA_ERROR_TORCH, e.what());
+        return fail(error, torch_status(e.what()), e.what());
     } catch (...) {
         return fail(error, FOVEA_ERROR_INTERNAL, "unknown C++ exception in libtorch");
     }

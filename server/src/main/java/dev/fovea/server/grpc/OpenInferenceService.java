@@ -126,14 +126,16 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
 
     /**
      * Whether a model of the repository serves: NOT_FOUND for a name the repository does not hold (as Triton
-     * answers), ready=false for one that failed to load or a version it does not have.
+     * answers), ready=false for one that failed to load, a version it does not have, or a model whose device context
+     * a CUDA failure left unusable.
      */
     @Override
     public void modelReady(ModelReadyRequest request, StreamObserver<ModelReadyResponse> responses) {
         boolean ready;
         try {
-            InferenceService.servedModel(repository, request.getName());
-            ready = request.getVersion().isEmpty() || request.getVersion().equals(ServedModel.VERSION);
+            ServedModel model = InferenceService.servedModel(repository, request.getName());
+            ready = (request.getVersion().isEmpty() || request.getVersion().equals(ServedModel.VERSION))
+                    && model.runner().deviceFailure().isEmpty();
         } catch (StatusRuntimeException e) {
             if (e.getStatus().getCode() == Status.Code.NOT_FOUND) {
                 responses.onError(e);

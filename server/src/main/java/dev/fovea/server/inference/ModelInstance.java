@@ -46,18 +46,20 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
     private final ModelRunner.Observer observer;
     private final BatchCounters counters;
     private final Preprocess preprocess;
+    private final DeviceHealth health;
     private final boolean onCpu;
     /** Made by the first batch, on this instance's thread (see {@link #staging()}); used only there. */
     private DeviceStaging staging;
 
     ModelInstance(TorchModule module, ModelRunner.Settings settings, CpuCompute compute,
-            ModelRunner.Observer observer, BatchCounters counters, Preprocess preprocess) {
+            ModelRunner.Observer observer, BatchCounters counters, Preprocess preprocess, DeviceHealth health) {
         this.module = Objects.requireNonNull(module, "module");
         this.settings = Objects.requireNonNull(settings, "settings");
         this.compute = Objects.requireNonNull(compute, "compute");
         this.observer = Objects.requireNonNull(observer, "observer");
         this.counters = Objects.requireNonNull(counters, "counters");
         this.preprocess = Objects.requireNonNull(preprocess, "preprocess");
+        this.health = Objects.requireNonNull(health, "health");
         this.onCpu = settings.device().equals(Device.CPU);
     }
 
@@ -162,8 +164,14 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
         try {
             return runOnce(batch, staging);
         } catch (RuntimeException e) {
-            // What the failed batch left queued must finish before the next batch reuses the staging buffers.
-            staging.synchronizeAfterFailure();
+            // What the failed batch left queued must finish before the next batch reuses the staging buffers. If the
+            // stream cannot even synchronize, the failure broke the device context (a CUDA sticky error).
+            NativeException broken = staging.synchronizeAfterFailure();
+            if (broken != null) {
+                log.severe("model " + settings.modelName() + ": the " + settings.device() + " context is unusable after "
+                        + "a failed batch; the model reports not ready: " + broken.getMessage());
+                health.unusable(broken.getMessage());
+            }
             throw e;
         }
     }

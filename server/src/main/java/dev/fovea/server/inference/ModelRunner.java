@@ -7,6 +7,7 @@ import dev.fovea.torch.TorchModule;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -76,6 +77,7 @@ public final class ModelRunner implements AutoCloseable {
     private final TorchModule module;
     private final Settings settings;
     private final BatchCounters counters = new BatchCounters();
+    private final DeviceHealth health = new DeviceHealth();
     private final BatchScheduler scheduler;
 
     /**
@@ -94,7 +96,7 @@ public final class ModelRunner implements AutoCloseable {
         this.settings = Objects.requireNonNull(settings, "settings");
         List<ModelInstance> instances = new ArrayList<>(settings.instances());
         for (int i = 0; i < settings.instances(); i++) {
-            instances.add(new ModelInstance(module, settings, compute, observer, counters, preprocess));
+            instances.add(new ModelInstance(module, settings, compute, observer, counters, preprocess, health));
         }
         this.scheduler = new BatchScheduler(settings.modelName(), settings.queueCapacity(), settings.maxBatchSize(),
                 settings.batching(), instances);
@@ -115,6 +117,14 @@ public final class ModelRunner implements AutoCloseable {
      */
     public int peakConcurrentBatches() {
         return counters.peakConcurrentForwards();
+    }
+
+    /**
+     * Why the model's device context is unusable (a CUDA failure that every later call on the device repeats), or
+     * empty while it works. Once set it stays: the model needs a new process.
+     */
+    public Optional<String> deviceFailure() {
+        return health.failure();
     }
 
     /** Requests waiting for an instance, including any whose caller stopped waiting and that are not dropped yet. */
