@@ -10,6 +10,7 @@ import dev.fovea.server.limits.ImageLimits;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.repository.ServedModel;
+import dev.fovea.server.serving.Dispatcher;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import dev.fovea.v1.InferenceServiceGrpc;
 import dev.fovea.v1.ModelInfo;
@@ -64,10 +65,10 @@ public final class FoveaServer {
         AtomicInteger threadNumber = new AtomicInteger();
         this.callExecutor = Executors.newFixedThreadPool(builder.callThreads, task -> Thread.ofPlatform()
                 .name("fovea-grpc-" + threadNumber.incrementAndGet()).daemon().unstarted(task));
-        ServerServiceDefinition inference =
-                new InferenceService(repository, callExecutor, metrics, sharedMemory, builder.imageLimits,
-                        shutdownDrain).definition();
-        this.openInferenceService = new OpenInferenceService(repository, callExecutor, metrics, sharedMemory,
+        Dispatcher dispatcher = new Dispatcher(repository, metrics);
+        ServerServiceDefinition inference = new InferenceService(dispatcher, repository, sharedMemory,
+                builder.imageLimits, shutdownDrain).definition();
+        this.openInferenceService = new OpenInferenceService(dispatcher, repository, metrics, sharedMemory,
                 builder.imageLimits, shutdownDrain);
         ServerServiceDefinition openInference = openInferenceService.definition();
         for (ServerBuilder<?> listener : builder.listeners) {

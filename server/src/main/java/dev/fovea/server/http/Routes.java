@@ -3,6 +3,7 @@ package dev.fovea.server.http;
 import com.google.gson.stream.JsonReader;
 import com.google.protobuf.MessageOrBuilder;
 import dev.fovea.oip.ModelConfigRequest;
+import dev.fovea.oip.ModelInferResponse;
 import dev.fovea.oip.ModelMetadataRequest;
 import dev.fovea.oip.ModelReadyRequest;
 import dev.fovea.oip.ModelStatisticsRequest;
@@ -16,7 +17,9 @@ import dev.fovea.oip.SystemSharedMemoryStatusResponse;
 import dev.fovea.oip.SystemSharedMemoryUnregisterRequest;
 import dev.fovea.server.grpc.OpenInferenceService;
 import dev.fovea.server.limits.ClientText;
+import dev.fovea.server.serving.Answer;
 import io.grpc.Context;
+import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.ByteBufInputStream;
@@ -223,12 +226,18 @@ final class Routes {
 
     private CompletableFuture<Reply> infer(String model, String version, FullHttpRequest request,
             Context.CancellableContext context, ByteBufAllocator allocator) {
-        String header = request.headers().get(Reply.HEADER_LENGTH);
-        long jsonLength = header == null ? -1 : JsonTensorData.integer(header.trim(), Reply.HEADER_LENGTH);
-        InferRequests.Parsed parsed = InferRequests.parse(model, version, request.content(), jsonLength,
-                maxTensorBytes);
+        long start = System.nanoTime();
+        InferRequests.Parsed parsed;
+        try {
+            String header = request.headers().get(Reply.HEADER_LENGTH);
+            long jsonLength = header == null ? -1 : JsonTensorData.integer(header.trim(), Reply.HEADER_LENGTH);
+            parsed = InferRequests.parse(model, version, request.content(), jsonLength, maxTensorBytes);
+        } catch (HttpErrors.BadRequest e) {
+            service.refused(model, Status.INVALID_ARGUMENT, start);
+            throw e;
+        }
         // The service copies the request's bytes before infer returns, so the body may be released after this.
-        CompletableFuture<OpenInferenceService.Answer> answer;
+        CompletableFuture<Answer<ModelInferResponse>> answer;
         try {
             answer = context.call(() -> service.infer(parsed.request()));
         } catch (Exception e) {

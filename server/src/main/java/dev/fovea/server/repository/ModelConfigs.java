@@ -1,12 +1,12 @@
 package dev.fovea.server.repository;
 
 import com.google.protobuf.TextFormat;
-import dev.fovea.oip.DataType;
 import dev.fovea.oip.ModelDynamicBatching;
 import dev.fovea.oip.ModelInput;
 import dev.fovea.oip.ModelInstanceGroup;
 import dev.fovea.oip.ModelOutput;
 import dev.fovea.server.inference.Batching;
+import dev.fovea.server.model.ModelSpec;
 import dev.fovea.torch.DType;
 import dev.fovea.torch.Device;
 import dev.fovea.torch.PixelFormat;
@@ -16,12 +16,9 @@ import dev.fovea.v1.DynamicBatching;
 import dev.fovea.v1.ModelConfig;
 import dev.fovea.v1.Precision;
 import dev.fovea.v1.Task;
-import dev.fovea.v1.TensorSpec;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 
 /** Reads a model's {@code config.pbtxt} (protobuf text format of {@link ModelConfig}) and fills in defaults. */
@@ -135,16 +132,16 @@ final class ModelConfigs {
      * frames {@code [-1, -1, channels]} per batch row (the server preprocesses them), the outputs seen at warm-up,
      * batching and instances as configured.
      */
-    static dev.fovea.oip.ModelConfig servingConfig(String name, ModelConfig config, int channels,
-            List<TensorSpec> outputs) {
-        dev.fovea.oip.ModelConfig.Builder serving = dev.fovea.oip.ModelConfig.newBuilder().setName(name)
-                .setPlatform(TritonConfigs.PLATFORM).setMaxBatchSize(config.getMaxBatchSize())
-                .addInput(ModelInput.newBuilder().setName("input").setDataType(DataType.TYPE_UINT8)
-                        .setFormat(ModelInput.Format.FORMAT_NHWC).addDims(-1).addDims(-1).addDims(channels));
-        for (TensorSpec output : outputs) {
-            serving.addOutput(ModelOutput.newBuilder().setName(output.getName())
-                    .setDataType(TritonConfigs.configType(DType.valueOf(output.getDtype().toUpperCase(Locale.ROOT))))
-                    .addAllDims(output.getShapeList().subList(1, output.getShapeCount())));
+    static dev.fovea.oip.ModelConfig servingConfig(ModelConfig config, ModelSpec spec) {
+        dev.fovea.oip.ModelConfig.Builder serving = dev.fovea.oip.ModelConfig.newBuilder().setName(spec.name())
+                .setPlatform(TritonConfigs.PLATFORM).setMaxBatchSize(spec.maxBatchSize());
+        for (ModelSpec.Tensor input : spec.inputs()) {
+            serving.addInput(ModelInput.newBuilder().setName(input.name()).setDataType(input.type().config())
+                    .setFormat(ModelInput.Format.FORMAT_NHWC).addAllDims(input.dims()));
+        }
+        for (ModelSpec.Tensor output : spec.outputs()) {
+            serving.addOutput(ModelOutput.newBuilder().setName(output.name()).setDataType(output.type().config())
+                    .addAllDims(output.dims()));
         }
         if (config.hasDynamicBatching()) {
             serving.setDynamicBatching(ModelDynamicBatching.newBuilder()

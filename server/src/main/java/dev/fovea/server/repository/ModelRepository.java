@@ -1,6 +1,5 @@
 package dev.fovea.server.repository;
 
-import dev.fovea.oip.ModelInput;
 import dev.fovea.server.inference.CpuCompute;
 import dev.fovea.server.inference.InferenceRequest;
 import dev.fovea.server.inference.InputImage;
@@ -8,6 +7,8 @@ import dev.fovea.server.inference.ModelRunner;
 import dev.fovea.server.inference.Prediction;
 import dev.fovea.server.inference.Predictions;
 import dev.fovea.server.metrics.ServerMetrics;
+import dev.fovea.server.model.ElementType;
+import dev.fovea.server.model.ModelSpec;
 import dev.fovea.torch.DType;
 import dev.fovea.torch.Device;
 import dev.fovea.torch.ImageInput;
@@ -29,6 +30,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
@@ -152,27 +154,32 @@ public final class ModelRepository implements AutoCloseable {
                     .setConfig(config)
                     .addAllLabels(labels);
             if (triton == null) {
-                List<TensorSpec> outputs = warmUp(runner, warmUpPicture(preprocessing), conversion(config, device));
+                List<ModelSpec.Tensor> outputs = warmUp(runner, warmUpPicture(preprocessing),
+                        conversion(config, device));
                 int channels = preprocessing.channelOrder() == PixelFormat.GRAY ? 1 : 3;
-                info.setInput(TensorSpec.newBuilder().setName("input").setDtype("float32").addShape(-1)
-                                .addShape(channels).addShape(preprocessing.cropHeight())
-                                .addShape(preprocessing.cropWidth()))
-                        .addAllOutputs(outputs);
-                return new ServedModel(info.build(), runner,
-                        ModelConfigs.servingConfig(name, config, channels, outputs), true);
+                ModelSpec spec = new ModelSpec(name, config.getMaxBatchSize(), true,
+                        List.of(new ModelSpec.Tensor("input", ElementType.UINT8, List.of(-1L, -1L, (long) channels))),
+                        outputs, labels);
+                // fovea.v1 describes the tensor the model takes once the server has preprocessed a picture.
+                info.setInput(TensorSpec.newBuilder().setName("input").setDtype(ElementType.FP32.specName())
+                        .addShape(-1).addShape(channels).addShape(preprocessing.cropHeight())
+                        .addShape(preprocessing.cropWidth()));
+                outputs.forEach(output -> info.addOutputs(describe(output)));
+                return new ServedModel(spec, info.build(), runner, ModelConfigs.servingConfig(config, spec));
             }
-            ModelInput input = triton.triton().getInput(0);
-            List<TensorSpec> outputs = warmUp(runner, warmUpTensor(input), "");
-            TensorSpec.Builder inputSpec = TensorSpec.newBuilder().setName(input.getName())
-                    .setDtype(TritonConfigs.nativeType(input.getDataType()).name().toLowerCase(Locale.ROOT))
-                    .addShape(-1).addAllShape(input.getDimsList());
-            info.setInput(inputSpec).addAllOutputs(TritonConfigs.checkOutputs(triton.triton(), outputs, folder));
+            ModelSpec.Tensor input = TritonConfigs.input(triton.triton().getInput(0));
+            List<ModelSpec.Tensor> outputs = TritonConfigs.checkOutputs(triton.triton(),
+                    warmUp(runner, warmUpTensor(input), ""), folder);
+            ModelSpec spec = new ModelSpec(name, triton.triton().getMaxBatchSize(), false, List.of(input), outputs,
+                    labels);
+            info.setInput(describe(input));
+            outputs.forEach(output -> info.addOutputs(describe(output)));
             if (!triton.ignored().isEmpty()) {
                 String ignored = "config.pbtxt fields Fovea does not apply: " + String.join(", ", triton.ignored());
                 log.warning("model " + name + ": " + ignored);
                 info.setStatusMessage(ignored);
             }
-            return new ServedModel(info.build(), runner, triton.triton(), false);
+            return new ServedModel(spec, info.build(), runner, triton.triton());
         } catch (RuntimeException | IOException e) {
             runner.close();
             throw e;
@@ -215,10 +222,11 @@ public final class ModelRepository implements AutoCloseable {
                 memory);
     }
 
-    /** A zero tensor of the input's type and dims (variable dims as 1). */
-    private static InferenceRequest warmUpTensor(ModelInput input) {
-        DType dtype = TritonConfigs.nativeType(input.getDataType());
-        long[] shape = TritonConfigs.warmUpShape(input);
+    /** A zero tensor of the input's type and shape as the model takes it (variable dims as 1). */
+    private static InferenceRequest warmUpTensor(ModelSpec.Tensor input) {
+        DType dtype = input.type().nativeType();
+        long[] shape = (input.reshape().isEmpty() ? input.dims() : input.reshape()).stream()
+                .mapToLong(size -> size < 0 ? 1 : size).toArray();
         long bytes = dtype.byteSize();
         for (long size : shape) {
             bytes *= size;
@@ -232,7 +240,7 @@ public final class ModelRepository implements AutoCloseable {
      * Runs one input through preprocessing and forward, so libtorch's first-call costs (TorchScript optimisation,
      * allocator warm-up) are paid before the model reports ready; records the output shapes.
      */
-    private static List<TensorSpec> warmUp(ModelRunner runner, InferenceRequest request, String conversion)
+    private static List<ModelSpec.Tensor> warmUp(ModelRunner runner, InferenceRequest request, String conversion)
             throws IOException {
         Predictions predictions;
         try {
@@ -246,18 +254,20 @@ public final class ModelRepository implements AutoCloseable {
             throw new IOException("interrupted while warming up", e);
         }
         try (predictions) {
-            List<TensorSpec> specs = new ArrayList<>();
+            List<ModelSpec.Tensor> specs = new ArrayList<>();
             List<Prediction.OutputTensor> outputs = predictions.first().outputs();
             for (int i = 0; i < outputs.size(); i++) {
-                TensorSpec.Builder spec = TensorSpec.newBuilder().setName("output_" + i)
-                        .setDtype(outputs.get(i).dtype().name().toLowerCase(Locale.ROOT)).addShape(-1);
-                for (long size : outputs.get(i).shape()) {
-                    spec.addShape(size);
-                }
-                specs.add(spec.build());
+                specs.add(new ModelSpec.Tensor("output_" + i, ElementType.named(outputs.get(i).dtype()),
+                        Arrays.stream(outputs.get(i).shape()).boxed().toList()));
             }
             return specs;
         }
+    }
+
+    /** fovea.v1's description of a tensor: its shape with the batch dimension (-1) first. */
+    private static TensorSpec describe(ModelSpec.Tensor tensor) {
+        return TensorSpec.newBuilder().setName(tensor.name()).setDtype(tensor.type().specName()).addShape(-1)
+                .addAllShape(tensor.dims()).build();
     }
 
     private static List<String> readLabels(Path folder, ModelConfig config) throws IOException {

@@ -7,18 +7,17 @@ import dev.fovea.oip.DataType;
 import dev.fovea.oip.ModelInput;
 import dev.fovea.oip.ModelInstanceGroup;
 import dev.fovea.oip.ModelOutput;
-import dev.fovea.torch.DType;
+import dev.fovea.server.model.ElementType;
+import dev.fovea.server.model.ModelSpec;
 import dev.fovea.v1.DynamicBatching;
 import dev.fovea.v1.ModelConfig;
 import dev.fovea.v1.Task;
-import dev.fovea.v1.TensorSpec;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -194,59 +193,33 @@ final class TritonConfigs {
                 : Optional.of(folder.resolve(first.getLabelFilename()));
     }
 
-    /** The native type of a config data type; types Fovea's native layer does not carry make the model invalid. */
-    static DType nativeType(DataType type) {
-        return switch (type) {
-            case TYPE_BOOL -> DType.BOOL;
-            case TYPE_UINT8 -> DType.UINT8;
-            case TYPE_INT8 -> DType.INT8;
-            case TYPE_INT32 -> DType.INT32;
-            case TYPE_INT64 -> DType.INT64;
-            case TYPE_FP16 -> DType.FLOAT16;
-            case TYPE_BF16 -> DType.BFLOAT16;
-            case TYPE_FP32 -> DType.FLOAT32;
-            case TYPE_FP64 -> DType.FLOAT64;
-            default -> throw new InvalidModelException("data_type " + type + " is not supported (supported: TYPE_BOOL, "
-                    + "TYPE_UINT8, TYPE_INT8, TYPE_INT32, TYPE_INT64, TYPE_FP16, TYPE_BF16, TYPE_FP32, TYPE_FP64)");
-        };
-    }
-
-    /** The config data type of a native type. */
-    static DataType configType(DType type) {
-        return switch (type) {
-            case BOOL -> DataType.TYPE_BOOL;
-            case UINT8 -> DataType.TYPE_UINT8;
-            case INT8 -> DataType.TYPE_INT8;
-            case INT32 -> DataType.TYPE_INT32;
-            case INT64 -> DataType.TYPE_INT64;
-            case FLOAT16 -> DataType.TYPE_FP16;
-            case BFLOAT16 -> DataType.TYPE_BF16;
-            case FLOAT32 -> DataType.TYPE_FP32;
-            case FLOAT64 -> DataType.TYPE_FP64;
-            case OTHER -> DataType.TYPE_INVALID;
-        };
+    /** The element type of a config data type; types Fovea's native layer does not carry make the model invalid. */
+    static ElementType elementType(DataType type) {
+        return ElementType.ofConfig(type).filter(element -> !element.isBytes())
+                .orElseThrow(() -> new InvalidModelException("data_type " + type + " is not supported (supported: "
+                        + ElementType.configNames().replace(", " + ElementType.BYTES.config().name(), "") + ")"));
     }
 
     /**
      * The warm-up's outputs, named as the config's outputs (by position, as Triton's PyTorch backend maps
      * OUTPUT__0, OUTPUT__1, ...), after checking the model returns at least those, of the declared types.
      */
-    static List<TensorSpec> checkOutputs(dev.fovea.oip.ModelConfig triton, List<TensorSpec> outputs, Path folder) {
+    static List<ModelSpec.Tensor> checkOutputs(dev.fovea.oip.ModelConfig triton, List<ModelSpec.Tensor> outputs,
+            Path folder) {
         Path file = folder.resolve(ModelConfigs.FILE_NAME);
         if (outputs.size() < triton.getOutputCount()) {
             throw new InvalidModelException(file + ": " + triton.getOutputCount() + " outputs declared, the model "
                     + "returns " + outputs.size());
         }
-        List<TensorSpec> named = new ArrayList<>();
+        List<ModelSpec.Tensor> named = new ArrayList<>();
         for (int i = 0; i < triton.getOutputCount(); i++) {
             ModelOutput declared = triton.getOutput(i);
-            String actual = outputs.get(i).getDtype();
-            String expected = nativeType(declared.getDataType()).name().toLowerCase(Locale.ROOT);
-            if (!actual.equals(expected)) {
+            ModelSpec.Tensor actual = outputs.get(i);
+            if (actual.type() != elementType(declared.getDataType())) {
                 throw new InvalidModelException(file + ": output[" + i + "] '" + declared.getName() + "' is "
-                        + declared.getDataType() + " but the model returns " + actual);
+                        + declared.getDataType() + " but the model returns " + actual.type().config());
             }
-            named.add(outputs.get(i).toBuilder().setName(declared.getName()).build());
+            named.add(new ModelSpec.Tensor(declared.getName(), actual.type(), actual.dims()));
         }
         return named;
     }
@@ -271,12 +244,9 @@ final class TritonConfigs {
         }
     }
 
-    /**
-     * The input as the model takes it, for warm-up: its reshape if it has one, else its dims, with -1 (variable)
-     * read as 1.
-     */
-    static long[] warmUpShape(ModelInput input) {
-        List<Long> shape = input.hasReshape() ? input.getReshape().getShapeList() : input.getDimsList();
-        return shape.stream().mapToLong(d -> d < 0 ? 1 : d).toArray();
+    /** The model's input as the server checks requests against it. */
+    static ModelSpec.Tensor input(ModelInput input) {
+        return new ModelSpec.Tensor(input.getName(), elementType(input.getDataType()), input.getDimsList(),
+                input.hasReshape() ? input.getReshape().getShapeList() : List.of());
     }
 }

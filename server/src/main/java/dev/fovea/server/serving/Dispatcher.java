@@ -1,0 +1,145 @@
+package dev.fovea.server.serving;
+
+import dev.fovea.server.inference.InferenceRequest;
+import dev.fovea.server.inference.InputImage;
+import dev.fovea.server.inference.Predictions;
+import dev.fovea.server.limits.ClientText;
+import dev.fovea.server.metrics.ServerMetrics;
+import dev.fovea.server.repository.ModelRepository;
+import dev.fovea.server.repository.ServedModel;
+import dev.fovea.v1.ModelInfo;
+import io.grpc.Context;
+import io.grpc.Deadline;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.lang.foreign.Arena;
+import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The protocol-neutral middle every API goes through (fovea.v1 gRPC, the Open Inference Protocol over gRPC and over
+ * HTTP): it finds the model a request names, binds the request to its call's deadline and cancellation, submits it,
+ * has the protocol build its answer, and counts the outcome, once per request or stream frame, in one place.
+ *
+ * <p>Threads: a submitted request's answer is built on the thread that completes it (the model instance's), and the
+ * protocol sends it from there: no hand-off to another executor between the model and the transport. Building an
+ * answer is quick (protobuf fields over native memory) and sending never blocks (gRPC and Netty queue the bytes).
+ */
+public final class Dispatcher {
+
+    /** A NOT_FOUND message lists this many models at most; the repository index has them all. */
+    private static final int MODELS_NAMED_IN_NOT_FOUND = 16;
+
+    /** Builds a protocol's answer from a finished request's predictions, which it then owns. */
+    @FunctionalInterface
+    public interface Answering<T> {
+        T answer(Predictions predictions);
+    }
+
+    private final ModelRepository repository;
+    private final ServerMetrics metrics;
+
+    public Dispatcher(ModelRepository repository, ServerMetrics metrics) {
+        this.repository = Objects.requireNonNull(repository, "repository");
+        this.metrics = Objects.requireNonNull(metrics, "metrics");
+    }
+
+    /** The model to run, or a NOT_FOUND / UNAVAILABLE status exception. */
+    public ServedModel model(String name) {
+        return repository.find(name).orElseThrow(() -> repository.describe(name)
+                .map(failed -> Status.UNAVAILABLE.withDescription("model " + ClientText.quote(name)
+                        + " is not serving: " + failed.getStatusMessage()))
+                .orElseGet(() -> notFound(name))
+                .asRuntimeException());
+    }
+
+    /** The model {@code name} at {@code version} ("" for the one serving), or a NOT_FOUND / UNAVAILABLE status. */
+    public ServedModel model(String name, String version) {
+        ServedModel model = model(name);
+        if (!version.isEmpty() && !version.equals(ServedModel.VERSION)) {
+            throw Status.NOT_FOUND.withDescription("model " + ClientText.quote(name) + " has no version "
+                    + ClientText.quote(version) + " (versions: " + ServedModel.VERSION + ")").asRuntimeException();
+        }
+        return model;
+    }
+
+    /** The repository's description of {@code name}, ready or failed, or a NOT_FOUND status exception. */
+    public ModelInfo describe(String name) {
+        return repository.describe(name).orElseThrow(() -> notFound(name).asRuntimeException());
+    }
+
+    /**
+     * A request bound to the current call's deadline and cancellation (gRPC's {@link Context}; the HTTP binding runs
+     * its requests in a cancellable context of its own).
+     */
+    public static InferenceRequest request(List<InputImage> images, int topK, boolean includeOutputs, Arena memory) {
+        Context context = Context.current();
+        Deadline deadline = context.getDeadline();
+        long now = System.nanoTime();
+        long deadlineNanos = deadline == null ? InferenceRequest.NO_DEADLINE
+                : now + deadline.timeRemaining(TimeUnit.NANOSECONDS);
+        return new InferenceRequest(images, topK, includeOutputs, deadlineNanos, context::isCancelled, now, memory);
+    }
+
+    /**
+     * Queues {@code request} on {@code model} and completes with the answer {@code answering} builds from its
+     * predictions; fails with a {@link StatusRuntimeException} when the model fails the request or the answer cannot
+     * be built (the predictions are closed then). The outcome is counted under the model's name, timed from
+     * {@code startNanos}. The model owns {@code request.memory()} from this call on.
+     */
+    public <T> CompletableFuture<T> submit(ServedModel model, InferenceRequest request, long startNanos,
+            Answering<T> answering) {
+        CompletableFuture<T> answer = new CompletableFuture<>();
+        model.runner().submit(request).whenComplete((predictions, failure) -> {
+            T built = null;
+            if (failure == null) {
+                try {
+                    built = answering.answer(predictions);
+                } catch (RuntimeException e) {
+                    predictions.close();
+                    failure = e;
+                }
+            }
+            Status status = failure == null ? Status.OK : Statuses.of(failure);
+            finished(model.name(), status, startNanos);
+            if (failure == null) {
+                answer.complete(built);
+            } else {
+                answer.completeExceptionally(status.asRuntimeException());
+            }
+        });
+        return answer;
+    }
+
+    /**
+     * A request that ended before it was queued (refused: bad input, unknown model, full queue) or, for the streams'
+     * own bookkeeping, one whose outcome is known without {@link #submit}.
+     */
+    public void finished(String model, Status status, long startNanos) {
+        record(model, status.isOk() ? "ok" : status.getCode().name().toLowerCase(Locale.ROOT), startNanos);
+    }
+
+    /** A latest-only stream frame that a newer one replaced. */
+    public void skipped(String model) {
+        record(model, "skipped", System.nanoTime());
+    }
+
+    /** Counted under the model's name, or {@code unknown} for names not in the repository: no client grows labels. */
+    private void record(String model, String outcome, long startNanos) {
+        metrics.requestFinished(repository.describe(model).isPresent() ? model : "unknown", outcome,
+                System.nanoTime() - startNanos);
+    }
+
+    private Status notFound(String name) {
+        List<String> known = repository.describeAll().stream().map(ModelInfo::getName).toList();
+        String listed = known.isEmpty() ? "none"
+                : String.join(", ", known.subList(0, Math.min(known.size(), MODELS_NAMED_IN_NOT_FOUND)))
+                        + (known.size() > MODELS_NAMED_IN_NOT_FOUND
+                                ? " and " + (known.size() - MODELS_NAMED_IN_NOT_FOUND) + " more" : "");
+        return Status.NOT_FOUND.withDescription("model " + ClientText.quote(name) + " is not in the repository "
+                + "(models: " + listed + ")");
+    }
+}
