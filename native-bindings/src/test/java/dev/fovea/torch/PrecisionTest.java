@@ -5,6 +5,8 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.lang.foreign.Arena;
 import java.util.List;
@@ -53,8 +55,16 @@ class PrecisionTest {
     }
 
     @Test
-    void float16ConvolutionOnTheCpuFailsAtTheFirstForward() {
-        assertThrows(NativeException.class, () -> forward(DType.FLOAT16, false));
+    void float16ConvolutionOnLibtorch1sCpuFailsAtTheFirstForward() {
+        assumeTrue(TorchRuntime.torchVersion().startsWith("1."), "libtorch 2.x has FP16 convolutions on the CPU");
+        NativeException e = assertThrows(NativeException.class, () -> forward(DType.FLOAT16, false));
+        assertTrue(e.getMessage().contains("Half"), e.getMessage());
+    }
+
+    @Test
+    void float16ConvolutionOnLibtorch2sCpuGivesTheFloat32Result() {
+        assumeFalse(TorchRuntime.torchVersion().startsWith("1."), "libtorch 1.x has no FP16 convolutions on the CPU");
+        assertClose(forward(DType.FLOAT32, false), forward(DType.FLOAT16, true), 0.02);
     }
 
     @Test
