@@ -168,8 +168,8 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
             // stream cannot even synchronize, the failure broke the device context (a CUDA sticky error).
             NativeException broken = staging.synchronizeAfterFailure();
             if (broken != null) {
-                log.severe("model " + settings.modelName() + ": the " + settings.device() + " context is unusable after "
-                        + "a failed batch; the model reports not ready: " + broken.getMessage());
+                log.severe("model " + settings.modelName() + ": the " + settings.device() + " context is unusable "
+                        + "after a failed batch; the model reports not ready: " + broken.getMessage());
                 health.unusable(broken.getMessage());
             }
             throw e;

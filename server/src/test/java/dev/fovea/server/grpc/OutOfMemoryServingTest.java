@@ -67,8 +67,9 @@ class OutOfMemoryServingTest {
     void outOfMemoryIsResourceExhaustedAndEveryModelServesOn() {
         StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> allocate(1 << 20, 1 << 20));
         assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode(), e.getStatus().toString());
-        assertTrue(e.getStatus().getDescription().startsWith(
-                "model allocates ran out of memory on a batch of 1 image (1 request): "), e.getStatus().getDescription());
+        String description = e.getStatus().getDescription();
+        assertTrue(description.startsWith("model allocates ran out of memory on a batch of 1 image (1 request): "),
+                description);
 
         StatusRuntimeException oip = assertThrows(StatusRuntimeException.class, () -> GRPCInferenceServiceGrpc
                 .newBlockingStub(server.channel()).withDeadlineAfter(60, TimeUnit.SECONDS).modelInfer(
