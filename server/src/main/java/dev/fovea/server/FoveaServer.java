@@ -62,6 +62,10 @@ public final class FoveaServer {
         ServerMetrics metrics = builder.metrics;
         metrics.exportQueueDepths(() -> repository.servedModels().stream()
                 .collect(Collectors.toMap(ServedModel::name, model -> model.runner().queueDepth())));
+        // Models load, fail and unload while the server runs (model control): health follows.
+        repository.addListener(model -> health.setStatus(model.getName(),
+                model.getStatus() == ModelStatus.MODEL_STATUS_READY ? ServingStatus.SERVING
+                        : ServingStatus.NOT_SERVING));
         AtomicInteger threadNumber = new AtomicInteger();
         this.callExecutor = Executors.newFixedThreadPool(builder.callThreads, task -> Thread.ofPlatform()
                 .name("fovea-grpc-" + threadNumber.incrementAndGet()).daemon().unstarted(task));

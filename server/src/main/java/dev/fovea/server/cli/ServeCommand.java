@@ -8,6 +8,7 @@ import dev.fovea.server.metrics.IdleReclaimer;
 import dev.fovea.server.metrics.ScrapeExecutor;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
+import dev.fovea.server.repository.RepositoryPoller;
 import dev.fovea.server.sharedmemory.SharedMemoryAccess;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import dev.fovea.server.transport.UnixSocket;
@@ -20,6 +21,7 @@ import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
@@ -31,7 +33,8 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code fovea serve}: loads and warms up every model of a repository, then serves fovea.v1 over gRPC until SIGTERM
+ * {@code fovea serve}: loads and warms up the models of a repository (every one, or in explicit model control mode
+ * the ones named), then serves fovea.v1 over gRPC until SIGTERM
  * or SIGINT, when it stops accepting calls, finishes the running ones (streams answer the frames they took and end
  * with UNAVAILABLE) and frees native memory. Exits 0 if that drain ended within {@code --shutdown-grace-seconds},
  * else 128 + the signal's number, as if the signal had killed it.
@@ -126,12 +129,28 @@ final class ServeCommand implements Callable<Integer> {
                     + "the exit status is 0 if they drained in time (default: ${DEFAULT-VALUE}).")
     private int graceSeconds;
 
+    @Option(names = "--model-control-mode", defaultValue = "none", paramLabel = "MODE",
+            description = "none: load every model at start, change nothing after; poll: also rescan the repository "
+                    + "every --repository-poll-seconds, loading new and changed models and versions and unloading "
+                    + "removed ones; explicit: load the --load-model models at start, the rest on request "
+                    + "(LoadModel/UnloadModel, RepositoryModelLoad/Unload) (default: ${DEFAULT-VALUE}).")
+    private String modelControlMode;
+
+    @Option(names = "--repository-poll-seconds", defaultValue = "15",
+            description = "How often poll mode rescans the repository (default: ${DEFAULT-VALUE}).")
+    private int repositoryPollSeconds;
+
+    @Option(names = "--load-model", paramLabel = "NAME",
+            description = "In explicit mode, a model to load at start; repeatable; * loads them all.")
+    private List<String> loadModels;
+
     @Mixin
     private SecurityOptions security;
 
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        ModelRepository.ControlMode mode = controlMode();
         if (port < 0 && uds == null) {
             throw new ParameterException(spec.commandLine(), "--port -1 turns TCP off; give --uds to listen somewhere");
         }
@@ -156,10 +175,18 @@ final class ServeCommand implements Callable<Integer> {
         out.flush();
         UnixSocket socket = uds == null ? null : UnixSocket.open(uds, udsMode);
         ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
-        ModelRepository repository = ModelRepository.open(modelRepository,
-                new ModelRepository.Options(queueCapacity, computeThreads > 0 ? computeThreads
-                        : CpuCompute.defaultThreads(Runtime.getRuntime().availableProcessors(),
-                                TorchRuntime.intraOpThreads()), metrics));
+        ModelRepository repository;
+        try {
+            repository = ModelRepository.open(modelRepository,
+                    new ModelRepository.Options(queueCapacity, computeThreads > 0 ? computeThreads
+                            : CpuCompute.defaultThreads(Runtime.getRuntime().availableProcessors(),
+                                    TorchRuntime.intraOpThreads()), metrics),
+                    mode, loadModels == null ? List.of() : loadModels);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--load-model: " + e.getMessage());
+        }
+        RepositoryPoller poller = mode == ModelRepository.ControlMode.POLL
+                ? RepositoryPoller.start(repository, repositoryPollSeconds) : null;
         List<NettyServerBuilder> listeners = new ArrayList<>();
         if (port >= 0) {
             listeners.add(security.tcpListener(new InetSocketAddress(host, port)));
@@ -202,6 +229,9 @@ final class ServeCommand implements Callable<Integer> {
         out.flush();
         int signal = stop.await();
         reclaimer.close();
+        if (poller != null) {
+            poller.close();
+        }
         if (http != null) {
             http.stopAccepting();
         }
@@ -218,6 +248,24 @@ final class ServeCommand implements Callable<Integer> {
         System.err.println(drained ? "fovea: stopped" : "fovea: stopped; calls still running after the grace were "
                 + "cancelled");
         return drained ? 0 : 128 + signal;
+    }
+
+    private ModelRepository.ControlMode controlMode() {
+        ModelRepository.ControlMode mode;
+        try {
+            mode = ModelRepository.ControlMode.valueOf(modelControlMode.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--model-control-mode: '" + modelControlMode
+                    + "' is not one of none, poll, explicit");
+        }
+        if (loadModels != null && mode != ModelRepository.ControlMode.EXPLICIT) {
+            throw new ParameterException(spec.commandLine(), "--load-model needs --model-control-mode explicit "
+                    + "(the other modes load every model)");
+        }
+        if (mode == ModelRepository.ControlMode.POLL && repositoryPollSeconds < 1) {
+            throw new ParameterException(spec.commandLine(), "--repository-poll-seconds must be >= 1");
+        }
+        return mode;
     }
 
     private SharedMemoryAccess sharedMemoryAccess() {

@@ -101,7 +101,7 @@ final class InferOutputs {
     static ModelInferResponse toResponse(ModelInferRequest request, ServedModel model, List<Wanted> wanted,
             Predictions predictions, SharedMemoryRegistry regions, Caller caller) {
         ModelInferResponse.Builder response = ModelInferResponse.newBuilder().setModelName(model.name())
-                .setModelVersion(ServedModel.VERSION).setId(request.getId());
+                .setModelVersion(model.version()).setId(request.getId());
         int rows = predictions.size();
         // The model's labels are output 0's (labels.txt, or output 0's label_filename in a Triton config).
         List<String> labels = model.spec().labels();

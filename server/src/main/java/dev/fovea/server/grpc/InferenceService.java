@@ -15,11 +15,13 @@ import dev.fovea.v1.GetModelRequest;
 import dev.fovea.v1.InferenceServiceGrpc;
 import dev.fovea.v1.ListModelsRequest;
 import dev.fovea.v1.ListModelsResponse;
+import dev.fovea.v1.LoadModelRequest;
 import dev.fovea.v1.ModelInfo;
 import dev.fovea.v1.PredictRequest;
 import dev.fovea.v1.PredictResponse;
 import dev.fovea.v1.StreamPredictRequest;
 import dev.fovea.v1.StreamPredictResponse;
+import dev.fovea.v1.UnloadModelRequest;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
@@ -84,11 +86,11 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     @Override
     public void predict(PredictRequest request, StreamObserver<PredictResponse> responses) {
         long start = System.nanoTime();
-        ServedModel model;
+        ServedModel model = null;
         InferenceRequest inference;
         RequestImages.Memory memory = RequestImages.Memory.of(predictRequests.takeMemory(request), sharedMemory);
         try {
-            model = dispatcher.model(request.getModel());
+            model = dispatcher.acquire(request.getModel(), request.getModelVersion());
             if (request.getImagesCount() == 0) {
                 throw Statuses.invalid("images is empty: send at least one image");
             }
@@ -97,15 +99,19 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
             inference = Dispatcher.request(images, topK(request.getTopK()), request.getIncludeOutputTensors(),
                     memory.arena());
         } catch (RuntimeException e) {
+            if (model != null) {
+                model.release();
+            }
             memory.arena().close();
             Status status = Statuses.of(e);
             dispatcher.finished(request.getModel(), status, start);
             responses.onError(status.asRuntimeException());
             return;
         }
+        ServedModel chosen = model;
         dispatcher.submit(model, inference, start, predictions -> {
-            PredictResponse.Builder response = PredictResponse.newBuilder().setModel(model.name())
-                    .setModelVersion(ServedModel.VERSION);
+            PredictResponse.Builder response = PredictResponse.newBuilder().setModel(chosen.name())
+                    .setModelVersion(chosen.version());
             for (Prediction prediction : predictions.list()) {
                 response.addResults(Results.toWire(prediction));
             }
@@ -142,6 +148,18 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
         } catch (RuntimeException e) {
             responses.onError(Statuses.of(e).asRuntimeException());
         }
+    }
+
+    /** Loads or reloads a model (--model-control-mode explicit); answers with its description once it serves. */
+    @Override
+    public void loadModel(LoadModelRequest request, StreamObserver<ModelInfo> responses) {
+        ModelControl.reply(repository.load(request.getName(), request.getConfig()), responses, info -> info);
+    }
+
+    /** Unloads a model (--model-control-mode explicit); answers once its requests ran and its memory is freed. */
+    @Override
+    public void unloadModel(UnloadModelRequest request, StreamObserver<ModelInfo> responses) {
+        ModelControl.reply(repository.unload(request.getName()), responses, info -> info);
     }
 
     /**

@@ -39,22 +39,26 @@ final class OipInference {
      * for a request refused before queueing. Counted once, from {@code startNanos}.
      */
     CompletableFuture<Answer<ModelInferResponse>> infer(ModelInferRequest request, RequestImages.Memory memory, long startNanos) {
-        ServedModel model;
+        ServedModel model = null;
         List<InferOutputs.Wanted> outputs;
         InferenceRequest inference;
         try {
-            model = dispatcher.model(request.getModelName(), request.getModelVersion());
+            model = dispatcher.acquire(request.getModelName(), request.getModelVersion());
             outputs = InferOutputs.wanted(request, model);
             List<InputImage> images = InferInputs.toInputs(request, model, memory, new PixelBudget(imageLimits));
             inference = Dispatcher.request(images, 0, true, memory.arena());
         } catch (RuntimeException e) {
+            if (model != null) {
+                model.release();
+            }
             memory.arena().close();
             Status status = Statuses.of(e);
             dispatcher.finished(request.getModelName(), status, startNanos);
             return CompletableFuture.failedFuture(status.asRuntimeException());
         }
         Caller caller = memory.caller();
+        ServedModel chosen = model;
         return dispatcher.submit(model, inference, startNanos, predictions -> new Answer<>(
-                InferOutputs.toResponse(request, model, outputs, predictions, sharedMemory, caller), predictions));
+                InferOutputs.toResponse(request, chosen, outputs, predictions, sharedMemory, caller), predictions));
     }
 }

@@ -26,7 +26,7 @@ final class OipReports {
     static ModelMetadataResponse metadata(ServedModel model) {
         ModelSpec spec = model.spec();
         ModelMetadataResponse.Builder metadata = ModelMetadataResponse.newBuilder().setName(model.name())
-                .addVersions(ServedModel.VERSION).setPlatform(model.servingConfig().getPlatform());
+                .addVersions(model.version()).setPlatform(model.servingConfig().getPlatform());
         for (ModelSpec.Tensor input : spec.inputs()) {
             metadata.addInputs(tensor(spec, input));
         }
@@ -57,7 +57,7 @@ final class OipReports {
         for (ServedModel model : models) {
             Snapshot totals = metrics.statistics(model.name());
             ModelStatistics.Builder entry = ModelStatistics.newBuilder().setName(model.name())
-                    .setVersion(ServedModel.VERSION).setLastInference(totals.lastInferenceMillis())
+                    .setVersion(model.version()).setLastInference(totals.lastInferenceMillis())
                     .setInferenceCount(totals.inferenceCount()).setExecutionCount(totals.executionCount())
                     .setInferenceStats(InferStatistics.newBuilder().setSuccess(wire(totals.success()))
                             .setFail(wire(totals.fail())).setQueue(wire(totals.queue()))

@@ -45,13 +45,12 @@ import dev.fovea.server.limits.ImageLimits;
 import dev.fovea.server.logging.LogSettings;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
+import dev.fovea.server.repository.IndexRow;
 import dev.fovea.server.repository.ServedModel;
 import dev.fovea.server.serving.Answer;
 import dev.fovea.server.serving.Dispatcher;
 import dev.fovea.server.serving.Statuses;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
-import dev.fovea.v1.ModelInfo;
-import dev.fovea.v1.ModelStatus;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -66,9 +65,10 @@ import java.util.concurrent.CompletableFuture;
  * extensions that Fovea supports: streaming inference, model configuration, statistics, repository index, system
  * shared memory, classification and log settings. It serves the same models through the same runners as fovea.v1, so
  * requests of both APIs batch together; the HTTP/REST binding ({@code dev.fovea.server.http}) calls the same methods.
- * Model control (load/unload), CUDA shared memory and trace settings answer UNIMPLEMENTED with the reason.
+ * Model control (load/unload) works in --model-control-mode explicit ({@link ModelControl}); CUDA shared memory and
+ * trace settings answer UNIMPLEMENTED with the reason.
  *
- * <p>Every model has one version, {@code "1"}; a request naming another gets NOT_FOUND.
+ * <p>A request may name a version that serves; without one it runs on the newest that serves.
  */
 public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceImplBase {
 
@@ -80,6 +80,7 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
     private final SharedMemoryRegistry sharedMemory;
     private final ShutdownDrain shutdownDrain;
     private final OipInference inference;
+    private final ModelControl modelControl;
     private final NativeMessageMarshaller<ModelInferRequest> inferRequests =
             new NativeMessageMarshaller<>(ModelInferRequest.getDefaultInstance());
     private final NativeResponseMarshaller<ModelInferResponse> inferResponses =
@@ -95,6 +96,7 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
         this.sharedMemory = Objects.requireNonNull(sharedMemory, "sharedMemory");
         this.shutdownDrain = Objects.requireNonNull(shutdownDrain, "shutdownDrain");
         this.inference = new OipInference(dispatcher, sharedMemory, Objects.requireNonNull(imageLimits, "imageLimits"));
+        this.modelControl = new ModelControl(repository);
     }
 
     /**
@@ -127,18 +129,14 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
      */
     @Override
     public void modelReady(ModelReadyRequest request, StreamObserver<ModelReadyResponse> responses) {
-        boolean ready;
         try {
-            ServedModel model = dispatcher.model(request.getName());
-            ready = (request.getVersion().isEmpty() || request.getVersion().equals(ServedModel.VERSION))
-                    && model.runner().deviceFailure().isEmpty();
+            dispatcher.requireKnown(request.getName());
         } catch (StatusRuntimeException e) {
-            if (e.getStatus().getCode() == Status.Code.NOT_FOUND) {
-                responses.onError(e);
-                return;
-            }
-            ready = false;
+            responses.onError(e);
+            return;
         }
+        boolean ready = repository.find(request.getName(), request.getVersion())
+                .filter(model -> model.runner().deviceFailure().isEmpty()).isPresent();
         reply(responses, ModelReadyResponse.newBuilder().setReady(ready).build());
     }
 
@@ -241,33 +239,29 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
             return;
         }
         RepositoryIndexResponse.Builder index = RepositoryIndexResponse.newBuilder();
-        for (ModelInfo info : repository.describeAll()) {
-            boolean ready = info.getStatus() == ModelStatus.MODEL_STATUS_READY;
-            if (request.getReady() && !ready) {
+        for (IndexRow row : repository.index()) {
+            if (request.getReady() && !row.state().equals("READY")) {
                 continue;
             }
-            index.addModels(RepositoryIndexResponse.ModelIndex.newBuilder().setName(info.getName())
-                    .setVersion(ServedModel.VERSION).setState(ready ? "READY" : "UNAVAILABLE")
-                    .setReason(info.getStatusMessage()));
+            index.addModels(RepositoryIndexResponse.ModelIndex.newBuilder().setName(row.name())
+                    .setVersion(row.version()).setState(row.state()).setReason(row.reason()));
         }
         reply(responses, index.build());
     }
 
+    /** Triton's model control: in --model-control-mode explicit only (UNAVAILABLE otherwise, as Triton answers). */
     @Override
     public void repositoryModelLoad(RepositoryModelLoadRequest request,
             StreamObserver<RepositoryModelLoadResponse> responses) {
-        responses.onError(modelControlIsOff());
+        ModelControl.reply(modelControl.load(request), responses,
+                info -> RepositoryModelLoadResponse.getDefaultInstance());
     }
 
     @Override
     public void repositoryModelUnload(RepositoryModelUnloadRequest request,
             StreamObserver<RepositoryModelUnloadResponse> responses) {
-        responses.onError(modelControlIsOff());
-    }
-
-    private static RuntimeException modelControlIsOff() {
-        return Status.UNIMPLEMENTED.withDescription("model control is not supported: the server loads every model "
-                + "of its repository at start; restart it to change models").asRuntimeException();
+        ModelControl.reply(modelControl.unload(request), responses,
+                info -> RepositoryModelUnloadResponse.getDefaultInstance());
     }
 
     @Override

@@ -54,8 +54,10 @@ abstract class OrderedStream<Q, R extends Message> implements StreamObserver<Q>,
     /** True while a request(1) is outstanding, so each message is asked for exactly once. */
     private boolean awaitingMessage;
     private boolean clientDone;
-    /** The server is stopping: no message is accepted any more. */
+    /** No message is accepted any more (the server is stopping, or the subclass stopped the stream). */
     private boolean stopping;
+    /** How the call ends once the accepted messages are answered, when it stopped accepting. */
+    private Status endStatus = Statuses.shuttingDown();
     private boolean finished;
 
     OrderedStream(ServerCallStreamObserver<R> responses, NativeResponseMarshaller<R> marshaller,
@@ -95,7 +97,13 @@ abstract class OrderedStream<Q, R extends Message> implements StreamObserver<Q>,
         if (clientDone) {
             return; // every message has arrived and was accepted: the stream ends normally once they are answered
         }
+        stop(Statuses.shuttingDown());
+    }
+
+    /** Accepts no more messages and ends the call with {@code status} once the accepted ones are answered. */
+    final synchronized void stop(Status status) {
         stopping = true;
+        endStatus = status;
         drain();
     }
 
@@ -157,7 +165,7 @@ abstract class OrderedStream<Q, R extends Message> implements StreamObserver<Q>,
                 if (clientDone) {
                     responses.onCompleted();
                 } else {
-                    responses.onError(Statuses.shuttingDown().asRuntimeException());
+                    responses.onError(endStatus.asRuntimeException());
                 }
             }
             return;

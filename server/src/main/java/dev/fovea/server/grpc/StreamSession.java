@@ -3,6 +3,7 @@ package dev.fovea.server.grpc;
 import com.google.protobuf.Timestamp;
 import dev.fovea.server.inference.InferenceRequest;
 import dev.fovea.server.inference.InputImage;
+import dev.fovea.server.limits.ClientText;
 import dev.fovea.server.repository.ServedModel;
 import dev.fovea.server.serving.Answer;
 import dev.fovea.server.serving.Dispatcher;
@@ -15,6 +16,7 @@ import dev.fovea.v1.StreamOptions;
 import dev.fovea.v1.StreamPredictRequest;
 import dev.fovea.v1.StreamPredictResponse;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import java.util.List;
 import java.util.function.Function;
@@ -25,6 +27,11 @@ import java.util.function.Supplier;
  * in arrival order ({@link OrderedStream}). Its own rule is admission: in every-frame mode each frame runs and the
  * client is held back by flow control; in latest-only mode frames are read as they come and a frame still waiting
  * when a newer one arrives is answered with {@code skipped}, so the model always runs the newest frame.
+ *
+ * <p>Model updates: a stream is bound to the model's name, not to one of its versions. Each frame runs on the version
+ * that serves when it arrives (its response says which), so a stream goes on across a swap with no frame lost; the
+ * frames the old version took finish there. When the model is unloaded, the first frame that finds it gone ends the
+ * stream the way shutdown does, with UNAVAILABLE "model X was unloaded", after the accepted frames are answered.
  */
 final class StreamSession extends OrderedStream<StreamPredictRequest, StreamPredictResponse> {
 
@@ -42,6 +49,8 @@ final class StreamSession extends OrderedStream<StreamPredictRequest, StreamPred
         final long frameId;
         final Timestamp captureTime;
         final long arrivalNanos = System.nanoTime();
+        /** The version the frame runs on; holds a use on it from acceptance until the request is submitted. */
+        ServedModel model;
         /** The frame's request while it waits (latest-only) to be submitted; the model owns it once submitted. */
         InferenceRequest request;
 
@@ -52,7 +61,6 @@ final class StreamSession extends OrderedStream<StreamPredictRequest, StreamPred
     }
 
     // Guarded by this.
-    private ServedModel model;
     private StreamOptions options;
     /** Latest-only: the newest frame, waiting for the running one to finish. */
     private FrameSlot waiting;
@@ -100,7 +108,7 @@ final class StreamSession extends OrderedStream<StreamPredictRequest, StreamPred
         if (requested.getMode() == StreamMode.UNRECOGNIZED) {
             throw Statuses.invalid("options.mode: unknown value " + requested.getModeValue());
         }
-        model = dispatcher.model(requested.getModel());
+        dispatcher.model(requested.getModel(), "");
         options = requested;
     }
 
@@ -110,7 +118,18 @@ final class StreamSession extends OrderedStream<StreamPredictRequest, StreamPred
 
     /** Takes ownership of {@code memory}, the frame's native memory. */
     private void accept(dev.fovea.v1.Frame message, RequestImages.Memory memory) {
+        ServedModel model;
+        try {
+            model = dispatcher.acquire(options.getModel(), "");
+        } catch (StatusRuntimeException e) {
+            // The model was unloaded: this frame is not accepted, and the stream ends once the others are answered.
+            memory.arena().close();
+            stop(Status.UNAVAILABLE.withDescription("model " + ClientText.quote(options.getModel())
+                    + " was unloaded"));
+            return;
+        }
         FrameSlot frame = new FrameSlot(message);
+        frame.model = model;
         addSlot(frame);
         try {
             if (!message.hasImage()) {
@@ -121,6 +140,7 @@ final class StreamSession extends OrderedStream<StreamPredictRequest, StreamPred
             frame.request = Dispatcher.request(image, InferenceService.topK(options.getTopK()),
                     options.getIncludeOutputTensors(), memory.arena());
         } catch (RuntimeException e) {
+            model.release();
             memory.arena().close();
             Status status = Statuses.of(e);
             dispatcher.finished(model.name(), status, frame.arrivalNanos);
@@ -132,6 +152,7 @@ final class StreamSession extends OrderedStream<StreamPredictRequest, StreamPred
             return;
         }
         if (waiting != null) {
+            waiting.model.release();
             waiting.request.memory().close();
             waiting.request = null;
             dispatcher.skipped(model.name());
@@ -145,9 +166,9 @@ final class StreamSession extends OrderedStream<StreamPredictRequest, StreamPred
         running++;
         InferenceRequest request = frame.request;
         frame.request = null; // the model owns its memory now
-        dispatcher.submit(model, request, frame.arrivalNanos, predictions -> new Answer<>(response(frame)
-                .setResult(Results.toWire(predictions.first())).setModelVersion(ServedModel.VERSION).build(),
-                predictions)).whenComplete((answer, failure) -> finished(frame, answer, failure));
+        dispatcher.submit(frame.model, request, frame.arrivalNanos, predictions -> new Answer<>(response(frame)
+                .setResult(Results.toWire(predictions.first())).build(), predictions))
+                .whenComplete((answer, failure) -> finished(frame, answer, failure));
     }
 
     private synchronized void finished(FrameSlot frame, Answer<StreamPredictResponse> answer, Throwable failure) {
@@ -168,6 +189,7 @@ final class StreamSession extends OrderedStream<StreamPredictRequest, StreamPred
     @Override
     void released() {
         if (waiting != null) {
+            waiting.model.release();
             waiting.request.memory().close();
             waiting.request = null;
             waiting = null;
@@ -175,7 +197,8 @@ final class StreamSession extends OrderedStream<StreamPredictRequest, StreamPred
     }
 
     private static StreamPredictResponse.Builder response(FrameSlot frame) {
-        return StreamPredictResponse.newBuilder().setFrameId(frame.frameId).setCaptureTime(frame.captureTime);
+        return StreamPredictResponse.newBuilder().setFrameId(frame.frameId).setCaptureTime(frame.captureTime)
+                .setModelVersion(frame.model.version());
     }
 
     private static StreamPredictResponse error(FrameSlot frame, Status status) {

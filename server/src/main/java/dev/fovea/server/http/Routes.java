@@ -7,8 +7,11 @@ import dev.fovea.oip.ModelInferResponse;
 import dev.fovea.oip.ModelMetadataRequest;
 import dev.fovea.oip.ModelReadyRequest;
 import dev.fovea.oip.ModelStatisticsRequest;
+import dev.fovea.oip.ModelRepositoryParameter;
 import dev.fovea.oip.RepositoryIndexRequest;
 import dev.fovea.oip.RepositoryIndexResponse;
+import dev.fovea.oip.RepositoryModelLoadRequest;
+import dev.fovea.oip.RepositoryModelUnloadRequest;
 import dev.fovea.oip.ServerMetadataRequest;
 import dev.fovea.oip.ServerReadyRequest;
 import dev.fovea.oip.SystemSharedMemoryRegisterRequest;
@@ -35,6 +38,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.BiConsumer;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
@@ -48,7 +52,7 @@ import java.util.function.Supplier;
  * GET  /v2/models/stats                                 statistics of every model
  * GET  /v2/models/{m}[/versions/{v}][/ready|/config|/stats]
  * POST /v2/models/{m}[/versions/{v}]/infer
- * POST /v2/repository/index
+ * POST /v2/repository/index,  POST /v2/repository/models/{m}/load | /unload
  * GET  /v2/systemsharedmemory[/region/{r}]/status
  * POST /v2/systemsharedmemory/region/{r}/register | /unregister,  POST /v2/systemsharedmemory/unregister
  * </pre>
@@ -114,7 +118,7 @@ final class Routes {
             };
             case "models" -> models(rest.subList(1, rest.size()), request, context, allocator);
             case "repository" -> rest.size() == 2 && rest.get(1).equals("index")
-                    ? post(() -> repositoryIndex(request)) : null;
+                    ? post(() -> repositoryIndex(request)) : repositoryModel(rest.subList(1, rest.size()), request);
             case "systemsharedmemory" -> sharedMemory(rest.subList(1, rest.size()), request);
             default -> null;
         };
@@ -222,6 +226,51 @@ final class Routes {
                     }
                     json.endArray();
                 }));
+    }
+
+    /** Triton's model repository extension: {@code POST /v2/repository/models/{m}/load | unload}. */
+    private Endpoint repositoryModel(List<String> path, FullHttpRequest request) {
+        if (path.size() != 3 || !path.getFirst().equals("models")) {
+            return null;
+        }
+        String name = path.get(1);
+        return switch (path.get(2)) {
+            case "load" -> post(() -> {
+                RepositoryModelLoadRequest.Builder load = RepositoryModelLoadRequest.newBuilder().setModelName(name);
+                readObject(request, (in, field) -> readParameters(in, field, load::putParameters));
+                return call(service::repositoryModelLoad, load.build(), loaded -> ok());
+            });
+            case "unload" -> post(() -> {
+                RepositoryModelUnloadRequest.Builder unload = RepositoryModelUnloadRequest.newBuilder()
+                        .setModelName(name);
+                readObject(request, (in, field) -> readParameters(in, field, unload::putParameters));
+                return call(service::repositoryModelUnload, unload.build(), unloaded -> ok());
+            });
+            default -> null;
+        };
+    }
+
+    /** {@code "parameters": {"config": "...", "unload_dependents": true}}: each value a string, bool or integer. */
+    private static void readParameters(JsonReader in, String field,
+            BiConsumer<String, ModelRepositoryParameter> parameters) throws IOException {
+        if (!field.equals("parameters")) {
+            in.skipValue();
+            return;
+        }
+        in.beginObject();
+        while (in.hasNext()) {
+            String key = in.nextName();
+            ModelRepositoryParameter.Builder value = ModelRepositoryParameter.newBuilder();
+            switch (in.peek()) {
+                case BOOLEAN -> value.setBoolParam(in.nextBoolean());
+                case NUMBER -> value.setInt64Param(JsonTensorData.integer(in.nextString(), "parameters"));
+                case STRING -> value.setStringParam(in.nextString());
+                default -> throw JsonTensorData.bad("parameters[" + ClientText.quote(key)
+                        + "]: must be a string, a boolean or an integer");
+            }
+            parameters.accept(key, value.build());
+        }
+        in.endObject();
     }
 
     private CompletableFuture<Reply> infer(String model, String version, FullHttpRequest request,

@@ -27,6 +27,9 @@ final class ModelConfigs {
     static final String FILE_NAME = "config.pbtxt";
     static final int DEFAULT_MAX_BATCH_SIZE = 64;
     static final int DEFAULT_CROP = 224;
+    /** Bounds that keep a config (a load request's is a client's) from making the server allocate without limit. */
+    static final int MAX_CROP = 8192;
+    static final int MAX_INSTANCES = 64;
 
     private ModelConfigs() {}
 
@@ -99,6 +102,14 @@ final class ModelConfigs {
         var preprocessing = config.getPreprocessing();
         if (preprocessing.getCropWidth() == 0 || preprocessing.getCropHeight() == 0) {
             throw new InvalidModelException(file + ": preprocessing: crop_width and crop_height must both be set");
+        }
+        if (preprocessing.getCropWidth() > MAX_CROP || preprocessing.getCropHeight() > MAX_CROP
+                || preprocessing.getResizeShorterSide() > MAX_CROP) {
+            throw new InvalidModelException(file + ": preprocessing: sizes must be at most " + MAX_CROP);
+        }
+        if (config.getInstances() > MAX_INSTANCES) {
+            throw new InvalidModelException(file + ": instances must be at most " + MAX_INSTANCES + " (each is a "
+                    + "thread), got " + config.getInstances());
         }
         if (preprocessing.getMeanCount() != channels || preprocessing.getStdCount() != channels) {
             throw new InvalidModelException(file + ": preprocessing: mean and std need " + channels

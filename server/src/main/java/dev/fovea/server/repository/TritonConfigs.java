@@ -16,12 +16,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.stream.Stream;
+import java.util.regex.Pattern;
 
 /**
  * Reads a model laid out the Triton way, as Triton's PyTorch backend serves it: {@code <model>/config.pbtxt} with
@@ -29,8 +28,8 @@ import java.util.stream.Stream;
  * {@code <model>/<version>/model.pt}. Such a model takes tensors as they are (no preprocessing) and returns its raw
  * outputs. The fields Fovea applies: name, platform/backend, max_batch_size (> 0: the first dimension is the batch),
  * one input (with its reshape), outputs (with label_filename), dynamic_batching (preferred sizes, queue delay),
- * instance_group (count, kind, gpus), default_model_filename, the parameters INTRA_OP_THREAD_COUNT and INFERENCE_MODE, and a latest-one
- * version policy; every other field that is set is listed in {@link Read#ignored()}, which the repository logs and
+ * instance_group (count, kind, gpus), default_model_filename, the parameters INTRA_OP_THREAD_COUNT and INFERENCE_MODE, and
+ * version_policy ({@link Versions}); every other field that is set is listed in {@link Read#ignored()}, which the repository logs and
  * reports, never silently drops.
  */
 final class TritonConfigs {
@@ -44,28 +43,38 @@ final class TritonConfigs {
     private static final Set<String> BATCHING_FIELDS = Set.of("preferred_batch_size", "max_queue_delay_microseconds");
     private static final Set<String> GROUP_FIELDS = Set.of("name", "kind", "count", "gpus");
     private static final Set<String> PARAMETERS = Set.of("INTRA_OP_THREAD_COUNT", "INFERENCE_MODE");
+    private static final Pattern TRITON_FIELD = Pattern.compile("(?m)^\\s*(platform|backend)\\s*:");
 
     /**
-     * A Triton model folder, read: its config as written, the equivalent Fovea config the runner uses, the TorchScript
-     * file of the version served, and the fields Fovea does not apply.
+     * A Triton model folder, read: its config as written, the equivalent Fovea config the runner uses, the name of the
+     * TorchScript file in each version folder, and the fields Fovea does not apply.
      */
-    record Read(dev.fovea.oip.ModelConfig triton, ModelConfig fovea, Path modelFile, String version,
-            List<String> ignored) {}
+    record Read(dev.fovea.oip.ModelConfig triton, ModelConfig fovea, String modelFileName, List<String> ignored) {}
 
     private TritonConfigs() {}
 
-    /** True for a folder with a config.pbtxt and a numbered version folder, Triton's layout. */
+    /**
+     * True for a folder whose config.pbtxt names a platform or backend, Triton's layout (Fovea's own config has
+     * neither field).
+     */
     static boolean isTritonLayout(Path folder) throws IOException {
-        return Files.exists(folder.resolve(ModelConfigs.FILE_NAME)) && !versions(folder).isEmpty();
+        Path file = folder.resolve(ModelConfigs.FILE_NAME);
+        return Files.isRegularFile(file) && TRITON_FIELD.matcher(Files.readString(file)).find();
     }
 
-    static Read read(Path folder) throws IOException {
+    /** Reads the folder's config.pbtxt, or {@code override} instead when it is not null (a load request's config). */
+    static Read read(Path folder, dev.fovea.oip.ModelConfig override) throws IOException {
         Path file = folder.resolve(ModelConfigs.FILE_NAME);
         dev.fovea.oip.ModelConfig.Builder builder = dev.fovea.oip.ModelConfig.newBuilder();
-        try {
-            TextFormat.merge(Files.readString(file), builder);
-        } catch (TextFormat.ParseException e) {
-            throw new InvalidModelException(file + ":" + e.getLine() + ":" + e.getColumn() + ": " + e.getMessage());
+        if (override != null) {
+            builder.mergeFrom(override);
+        } else {
+            try {
+                TextFormat.merge(Files.readString(file), builder);
+            } catch (TextFormat.ParseException e) {
+                throw new InvalidModelException(file + ":" + e.getLine() + ":" + e.getColumn() + ": "
+                        + e.getMessage());
+            }
         }
         String name = folder.getFileName().toString();
         if (builder.getName().isEmpty()) {
@@ -91,17 +100,12 @@ final class TritonConfigs {
         if (triton.getOutputCount() == 0) {
             throw new InvalidModelException(file + ": no output is declared");
         }
-        List<String> ignored = ignoredFields(triton);
-        List<Path> versions = versions(folder);
-        Path versionFolder = versions.getLast();
         String fileName = triton.getDefaultModelFilename().isEmpty() ? ModelRepository.MODEL_FILE
                 : triton.getDefaultModelFilename();
-        Path modelFile = versionFolder.resolve(fileName);
-        if (!Files.exists(modelFile)) {
-            throw new InvalidModelException(modelFile + " does not exist");
+        if (fileName.contains("/") || fileName.equals("..")) {
+            throw new InvalidModelException(file + ": default_model_filename '" + fileName + "' must be a file name");
         }
-        return new Read(triton, foveaConfig(triton, file), modelFile, versionFolder.getFileName().toString(),
-                ignored);
+        return new Read(triton, foveaConfig(triton, file), fileName, ignoredFields(triton));
     }
 
     /** The Fovea settings equivalent to a Triton config: raw task, batching, instances, device, threads. */
@@ -161,10 +165,6 @@ final class TritonConfigs {
                 ignored.add("parameters." + parameter.getKey());
             }
         }
-        var policy = triton.getVersionPolicy();
-        if (policy.hasAll() || policy.hasSpecific() || (policy.hasLatest() && policy.getLatest().getNumVersions() > 1)) {
-            ignored.add("version_policy (only the newest version is served)");
-        }
         return ignored;
     }
 
@@ -173,16 +173,6 @@ final class TritonConfigs {
             if (!applied.contains(field.getName())) {
                 ignored.add(prefix + field.getName());
             }
-        }
-    }
-
-    /** The numbered version folders holding files, oldest first. */
-    private static List<Path> versions(Path folder) throws IOException {
-        try (Stream<Path> children = Files.list(folder)) {
-            return children.filter(Files::isDirectory)
-                    .filter(child -> child.getFileName().toString().matches("[0-9]{1,18}"))
-                    .sorted(Comparator.comparingLong(child -> Long.parseLong(child.getFileName().toString())))
-                    .toList();
         }
     }
 

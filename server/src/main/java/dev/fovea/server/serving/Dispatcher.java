@@ -8,6 +8,7 @@ import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.repository.ServedModel;
 import dev.fovea.v1.ModelInfo;
+import dev.fovea.v1.ModelStatus;
 import io.grpc.Context;
 import io.grpc.Deadline;
 import io.grpc.Status;
@@ -21,8 +22,13 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The protocol-neutral middle every API goes through (fovea.v1 gRPC, the Open Inference Protocol over gRPC and over
- * HTTP): it finds the model a request names, binds the request to its call's deadline and cancellation, submits it,
- * has the protocol build its answer, and counts the outcome, once per request or stream frame, in one place.
+ * HTTP): it finds the model version a request names, binds the request to its call's deadline and cancellation,
+ * submits it, has the protocol build its answer, and counts the outcome, once per request or stream frame, in one
+ * place.
+ *
+ * <p>Ownership of a model version: {@link #acquire} takes a use on the version that will run a request, so that a swap
+ * or unload cannot free it between the lookup and the queueing; {@link #submit} gives the use back once the request
+ * is queued, and an adapter that refuses the request instead gives it back with {@link ServedModel#release()}.
  *
  * <p>Threads: a submitted request's answer is built on the thread that completes it (the model instance's), and the
  * protocol sends it from there: no hand-off to another executor between the model and the transport. Building an
@@ -47,23 +53,24 @@ public final class Dispatcher {
         this.metrics = Objects.requireNonNull(metrics, "metrics");
     }
 
-    /** The model to run, or a NOT_FOUND / UNAVAILABLE status exception. */
-    public ServedModel model(String name) {
-        return repository.find(name).orElseThrow(() -> repository.describe(name)
-                .map(failed -> Status.UNAVAILABLE.withDescription("model " + ClientText.quote(name)
-                        + " is not serving: " + failed.getStatusMessage()))
-                .orElseGet(() -> notFound(name))
-                .asRuntimeException());
+    /**
+     * The version of {@code name} to run a request on ({@code version}, or the newest that serves when empty), with a
+     * use taken on it, or a NOT_FOUND / UNAVAILABLE status exception.
+     */
+    public ServedModel acquire(String name, String version) {
+        return repository.acquire(name, version).orElseThrow(() -> notServing(name, version));
     }
 
-    /** The model {@code name} at {@code version} ("" for the one serving), or a NOT_FOUND / UNAVAILABLE status. */
+    /** The version of {@code name} to describe ({@code ""}: the newest that serves), or a status exception. */
     public ServedModel model(String name, String version) {
-        ServedModel model = model(name);
-        if (!version.isEmpty() && !version.equals(ServedModel.VERSION)) {
-            throw Status.NOT_FOUND.withDescription("model " + ClientText.quote(name) + " has no version "
-                    + ClientText.quote(version) + " (versions: " + ServedModel.VERSION + ")").asRuntimeException();
+        return repository.find(name, version).orElseThrow(() -> notServing(name, version));
+    }
+
+    /** Throws NOT_FOUND unless {@code name} is a model of the repository, in any state. */
+    public void requireKnown(String name) {
+        if (repository.describe(name).isEmpty()) {
+            throw notFound(name).asRuntimeException();
         }
-        return model;
     }
 
     /** The repository's description of {@code name}, ready or failed, or a NOT_FOUND status exception. */
@@ -88,12 +95,19 @@ public final class Dispatcher {
      * Queues {@code request} on {@code model} and completes with the answer {@code answering} builds from its
      * predictions; fails with a {@link StatusRuntimeException} when the model fails the request or the answer cannot
      * be built (the predictions are closed then). The outcome is counted under the model's name, timed from
-     * {@code startNanos}. The model owns {@code request.memory()} from this call on.
+     * {@code startNanos}. The model owns {@code request.memory()} from this call on, and the use {@link #acquire}
+     * took on it ends here.
      */
     public <T> CompletableFuture<T> submit(ServedModel model, InferenceRequest request, long startNanos,
             Answering<T> answering) {
+        CompletableFuture<Predictions> result;
+        try {
+            result = model.runner().submit(request);
+        } finally {
+            model.release();
+        }
         CompletableFuture<T> answer = new CompletableFuture<>();
-        model.runner().submit(request).whenComplete((predictions, failure) -> {
+        result.whenComplete((predictions, failure) -> {
             T built = null;
             if (failure == null) {
                 try {
@@ -131,6 +145,18 @@ public final class Dispatcher {
     private void record(String model, String outcome, long startNanos) {
         metrics.requestFinished(repository.describe(model).isPresent() ? model : "unknown", outcome,
                 System.nanoTime() - startNanos);
+    }
+
+    private RuntimeException notServing(String name, String version) {
+        return repository.describe(name)
+                .map(info -> info.getStatus() == ModelStatus.MODEL_STATUS_READY
+                        ? Status.NOT_FOUND.withDescription("model " + ClientText.quote(name) + " has no version "
+                                + ClientText.quote(version) + " (versions: " + String.join(", ", info.getVersionsList())
+                                + ")")
+                        : Status.UNAVAILABLE.withDescription("model " + ClientText.quote(name) + " is not serving: "
+                                + info.getStatusMessage()))
+                .orElseGet(() -> notFound(name))
+                .asRuntimeException();
     }
 
     private Status notFound(String name) {

@@ -3,6 +3,7 @@ package dev.fovea.server.serving;
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.fovea.server.inference.InferenceException;
 import dev.fovea.server.limits.ThrottledLog;
+import dev.fovea.server.repository.ModelControlException;
 import dev.fovea.server.sharedmemory.SharedMemoryException;
 import dev.fovea.torch.NativeException;
 import io.grpc.Status;
@@ -55,6 +56,15 @@ public final class Statuses {
                 case NOT_FOUND -> Status.NOT_FOUND;
                 case ALREADY_EXISTS -> Status.ALREADY_EXISTS;
                 case PERMISSION_DENIED -> Status.PERMISSION_DENIED;
+            };
+            return status.withDescription(e.getMessage()).withCause(e);
+        }
+        if (cause instanceof ModelControlException e) {
+            Status status = switch (e.reason()) {
+                case NOT_ALLOWED -> Status.UNAVAILABLE;
+                case INVALID -> Status.INVALID_ARGUMENT;
+                case NOT_FOUND -> Status.NOT_FOUND;
+                case LOAD_FAILED -> Status.FAILED_PRECONDITION;
             };
             return status.withDescription(e.getMessage()).withCause(e);
         }
