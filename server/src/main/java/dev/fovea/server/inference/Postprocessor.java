@@ -61,6 +61,10 @@ final class Postprocessor implements AutoCloseable {
             this.topClasses = new long[batchSize * this.topK];
             if (this.topK > 0) {
                 topClassesOnDevice(outputs.getFirst(), staging);
+            } else {
+                // The batch's one synchronization all the same: the next batch reuses the staging buffer that this
+                // batch's input may still be copied from.
+                staging.synchronize();
             }
             if (rawOutputs) {
                 for (Tensor output : outputs) {
