@@ -10,7 +10,7 @@
  *    On failure its out-params are left untouched and, when `error` is not NULL, *error receives a new fovea_error
  *    that the caller owns and frees with fovea_error_free.
  *  - Every object the API creates has exactly one free function: fovea_error_free, fovea_module_free,
- *    fovea_tensor_free. Free functions accept NULL. Freeing an object twice is undefined behaviour: the Java layer
+ *    fovea_tensor_free, fovea_stream_free, fovea_host_buffer_free. Free functions accept NULL. Freeing an object twice is undefined behaviour: the Java layer
  *    guarantees exactly once.
  *  - Handles are not reference counted across the boundary: a handle passed to a function stays owned by the caller.
  */
@@ -33,7 +33,9 @@ typedef enum fovea_status {
     FOVEA_ERROR_INVALID_ARGUMENT = 1,
     /* libtorch refused the operation: TorchScript failed to load or raised, shapes did not match, ... */
     FOVEA_ERROR_TORCH = 2,
-    /* Host or device memory ran out. */
+    /* Host or device memory ran out: libtorch's c10::OutOfMemoryError (the CUDA caching allocator's "CUDA out of
+     * memory"), its CPU allocator's failure (a plain c10::Error saying "DefaultCPUAllocator: ..."), std::bad_alloc.
+     * The object the call was made on stays usable: a later, smaller call may succeed. */
     FOVEA_ERROR_OUT_OF_MEMORY = 3,
     /* The model's output is not a tensor or a (nested) tuple/list of tensors, or more than the caller can take. */
     FOVEA_ERROR_UNSUPPORTED_OUTPUT = 4,
@@ -196,6 +198,134 @@ fovea_status fovea_module_forward(fovea_module *module, fovea_tensor *const *inp
 
 /* Frees a module. NULL is ignored. */
 void fovea_module_free(fovea_module *module);
+
+/*
+ * Converts a loaded module to the precision and memory layout it runs in, once, before its first forward:
+ *  - precision (FOVEA_DTYPE_FLOAT32, FLOAT16 or BFLOAT16): every floating-point parameter and buffer is cast to it,
+ *    and from then on fovea_module_forward casts every floating-point input to it on the module's device (integer
+ *    and bool inputs are left alone). Outputs come back in whatever type the model computes (the precision, for
+ *    most models): callers that want float32 convert them (fovea_softmax_topk does for classifiers).
+ *  - channels_last != 0: every 4-D parameter (convolution weights) is made channels-last (NHWC) in memory, and
+ *    fovea_module_forward makes every 4-D input channels-last on the device. Results are the same within rounding.
+ * FLOAT32 with channels_last 0 leaves the module as loaded. Whether libtorch has kernels for the combination on the
+ * module's device (e.g. FLOAT16 convolutions on the CPU) shows only when a forward runs: run one before serving.
+ * Failure: FOVEA_ERROR_INVALID_ARGUMENT for another precision; the module is then unchanged.
+ * Thread-safety: none. Call before any forward on this module, from one thread.
+ */
+fovea_status fovea_module_convert(fovea_module *module, fovea_dtype precision, int32_t channels_last,
+                                  fovea_error **error);
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Streams, host staging buffers and asynchronous copies                                                             */
+
+/*
+ * A stream of work on one device: a CUDA stream from libtorch's pool, or, for the CPU, a stream that does nothing
+ * (every function below accepts it and returns at once), so callers run the same code on either device.
+ *
+ * Thread-safety: every function may be called from several threads at once; fovea_stream_free must not race with
+ * any other use of the handle. The pool's CUDA streams are never destroyed, so a stream a thread made current stays
+ * valid for that thread after fovea_stream_free.
+ */
+typedef struct fovea_stream fovea_stream;
+
+/*
+ * A stream on a device (device_index as for fovea_tensor_to_device). The caller owns it and frees it with
+ * fovea_stream_free. Failure: FOVEA_ERROR_TORCH when the device is not usable (a CUDA stream on a libtorch without
+ * CUDA, a device index past the last device).
+ */
+fovea_status fovea_stream_create(fovea_device_type device_type, int32_t device_index, fovea_stream **out,
+                                 fovea_error **error);
+
+/* 1 for a CUDA stream, 0 for the CPU's stream that does nothing. Thread-safe. */
+int32_t fovea_stream_is_device(const fovea_stream *stream);
+
+/*
+ * Makes `stream` the calling thread's current stream on its device: every later call on this thread that runs on
+ * that device (fovea_preprocess, fovea_module_forward, the copies and fovea_softmax_topk) queues its work on it, until
+ * the thread makes another stream current. Each thread that runs a model's work calls this once for itself.
+ */
+fovea_status fovea_stream_make_current(const fovea_stream *stream, fovea_error **error);
+
+/*
+ * Blocks until all work queued on `stream` has finished. A failed asynchronous kernel or copy reports here:
+ * FOVEA_ERROR_TORCH with CUDA's message (after some failures, such as an illegal memory access, the device is
+ * unusable until the process ends, and every later call on it fails too).
+ */
+fovea_status fovea_stream_synchronize(const fovea_stream *stream, fovea_error **error);
+
+/* Frees a stream handle. NULL is ignored. */
+void fovea_stream_free(fovea_stream *stream);
+
+/*
+ * Host memory for staging copies to and from a device, allocated once and reused: page-locked ("pinned", from
+ * libtorch's caching host allocator) when `pinned` is nonzero and libtorch has a usable CUDA device, so copies from
+ * and into it can run asynchronously; plain host memory otherwise (on a CPU-only libtorch or machine), where the same
+ * calls work and copies are synchronous.
+ *
+ * Thread-safety: the read-only functions may be called from several threads at once; what the bytes hold is the
+ * caller's to coordinate. fovea_host_buffer_free must not race with any other use of the handle.
+ */
+typedef struct fovea_host_buffer fovea_host_buffer;
+
+/*
+ * Allocates `byte_size` (>= 1) bytes, aligned to at least 64 bytes, uninitialized. The caller owns the buffer and
+ * frees it with fovea_host_buffer_free. Failure: FOVEA_ERROR_OUT_OF_MEMORY when the memory is not available.
+ */
+fovea_status fovea_host_buffer_alloc(size_t byte_size, int32_t pinned, fovea_host_buffer **out, fovea_error **error);
+
+/* 1 when the buffer is page-locked, 0 for plain host memory. Thread-safe. */
+int32_t fovea_host_buffer_is_pinned(const fovea_host_buffer *buffer);
+
+/* The buffer's first byte; valid until fovea_host_buffer_free (and as long as a view of it lives). Thread-safe. */
+void *fovea_host_buffer_data(const fovea_host_buffer *buffer);
+
+/* The buffer's size in bytes. Thread-safe. */
+size_t fovea_host_buffer_size(const fovea_host_buffer *buffer);
+
+/*
+ * A CPU tensor that views bytes [offset, offset + its byte size) of `buffer`: contiguous, row-major, `rank`
+ * dimensions of sizes `shape[0..rank)`, element type `dtype`. offset must be a multiple of the element size and the
+ * view must fit in the buffer. The view shares the buffer's memory and keeps it allocated until the view is freed
+ * too, so freeing the buffer first is safe; writes through either are seen by the other. The caller frees the view
+ * with fovea_tensor_free. `shape` is copied.
+ */
+fovea_status fovea_host_buffer_view(const fovea_host_buffer *buffer, size_t offset, const int64_t *shape, size_t rank,
+                                    fovea_dtype dtype, fovea_tensor **out, fovea_error **error);
+
+/* Frees a buffer handle (its memory goes back to the allocator once no view of it lives). NULL is ignored. */
+void fovea_host_buffer_free(fovea_host_buffer *buffer);
+
+/*
+ * Like fovea_tensor_to_device, but queued on the calling thread's current stream without waiting: from a pinned
+ * host buffer's view to a CUDA device the copy is asynchronous, and the result may be used by later work on the same
+ * stream at once. The source's memory must stay alive and unchanged until the stream has been synchronized. From
+ * plain host memory, or to the CPU, the copy completes before this returns.
+ */
+fovea_status fovea_tensor_to_device_async(const fovea_tensor *tensor, fovea_device_type device_type,
+                                          int32_t device_index, fovea_tensor **out, fovea_error **error);
+
+/*
+ * Copies `source` into `destination` (same shape; the element type is converted if they differ), queued on the
+ * calling thread's current stream: from a CUDA tensor into a pinned host buffer's view it is asynchronous, and
+ * `destination` holds the values only once the stream has been synchronized. Both tensors stay the caller's and must
+ * stay alive until then. Failure: FOVEA_ERROR_INVALID_ARGUMENT when the shapes differ.
+ */
+fovea_status fovea_tensor_copy_async(const fovea_tensor *source, fovea_tensor *destination, fovea_error **error);
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Classifier outputs                                                                                                */
+
+/*
+ * The k most probable classes of each row of `logits` ([rows, classes], any floating-point type, on any device),
+ * computed on the logits' device: a softmax over each row in float32, then the k largest probabilities, largest
+ * first. `values` receives a new float32 tensor [rows, k] of probabilities and `indices` a new int64 tensor
+ * [rows, k] of class indices, both on the logits' device (queued on the current stream: copy them to the host with
+ * fovea_tensor_copy_async, then synchronize). The caller owns and frees both. Among equal probabilities the order is
+ * libtorch's. 1 <= k <= classes. `logits` stays the caller's.
+ * Failure: FOVEA_ERROR_INVALID_ARGUMENT for another shape or type, or k out of range.
+ */
+fovea_status fovea_softmax_topk(const fovea_tensor *logits, int32_t k, fovea_tensor **values, fovea_tensor **indices,
+                                fovea_error **error);
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Images: decoding and preprocessing on the model's device                                                          */

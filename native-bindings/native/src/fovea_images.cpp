@@ -265,8 +265,15 @@ at::Tensor resize_pass(const at::Tensor &image, int64_t height, int64_t width) {
 // normalization and the batch's allocation are the caller's.
 void resize_and_crop(const HostImage &host, const fovea_preprocess_spec &spec, const c10::Device &device,
                      size_t index, at::Tensor out) {
-    // Only 8-bit pixels cross to a GPU; packing them first keeps row padding and dropped alpha off the bus.
-    at::Tensor pixels = device.is_cpu() ? host.pixels : host.pixels.contiguous().to(device);
+    // Only 8-bit pixels cross to a GPU; packing them first keeps row padding and dropped alpha off the bus. They are
+    // packed into page-locked memory from libtorch's caching host allocator (blocks are reused once the copies that
+    // read them have completed, not allocated per picture), so the copy runs asynchronously on the current stream.
+    at::Tensor pixels = host.pixels;
+    if (!device.is_cpu()) {
+        at::Tensor staged = at::empty(host.pixels.sizes(), host.pixels.options().pinned_memory(true));
+        staged.copy_(host.pixels);
+        pixels = staged.to(device, /*non_blocking=*/true);
+    }
     int64_t height = pixels.size(0), width = pixels.size(1), channels = pixels.size(2);
     at::Tensor image = at::empty({channels, height, width}, at::TensorOptions().dtype(at::kFloat).device(device));
     image.copy_(pixels.permute({2, 0, 1}));

@@ -21,12 +21,7 @@
 #include <utility>
 #include <vector>
 
-namespace {
-
-using fovea::ApiError;
-using fovea::guarded;
-using fovea::require;
-using fovea::to_device;
+namespace fovea {
 
 c10::ScalarType to_scalar_type(fovea_dtype dtype) {
     switch (dtype) {
@@ -42,6 +37,29 @@ c10::ScalarType to_scalar_type(fovea_dtype dtype) {
         default: throw ApiError(FOVEA_ERROR_INVALID_ARGUMENT, "unknown dtype code " + std::to_string(dtype));
     }
 }
+
+std::vector<int64_t> checked_sizes(const int64_t *shape, size_t rank, c10::ScalarType type, int64_t *bytes) {
+    require(rank == 0 || shape != nullptr, "shape must not be NULL when rank > 0");
+    std::vector<int64_t> sizes(shape, shape + rank);
+    *bytes = static_cast<int64_t>(c10::elementSize(type));
+    for (int64_t size : sizes) {
+        require(size >= 0, "tensor sizes must not be negative");
+        require(size == 0 || *bytes <= std::numeric_limits<int64_t>::max() / size, "tensor byte size overflows int64");
+        *bytes *= size;
+    }
+    return sizes;
+}
+
+}  // namespace fovea
+
+namespace {
+
+using fovea::ApiError;
+using fovea::checked_sizes;
+using fovea::guarded;
+using fovea::require;
+using fovea::to_device;
+using fovea::to_scalar_type;
 
 fovea_dtype to_fovea_dtype(c10::ScalarType type) {
     switch (type) {
@@ -80,6 +98,19 @@ void flatten_output(const c10::IValue &value, std::vector<at::Tensor> &into) {
                        "model output of type " + value.tagKind() +
                            " is not supported: expected a Tensor or a tuple/list of Tensors");
     }
+}
+
+// An input as a converted module takes it: in its precision and layout, on the device the input is on (the casts are
+// device ops there, so a CUDA input crosses the bus once, in the type the caller sent).
+at::Tensor converted_input(const fovea_module &module, const at::Tensor &input) {
+    at::Tensor converted = input;
+    if (module.precision && converted.is_floating_point() && converted.scalar_type() != *module.precision) {
+        converted = converted.to(*module.precision);
+    }
+    if (module.channels_last && converted.dim() == 4) {
+        converted = converted.contiguous(at::MemoryFormat::ChannelsLast);
+    }
+    return converted;
 }
 
 }  // namespace
@@ -133,16 +164,9 @@ fovea_status fovea_tensor_from_blob(void *data, const int64_t *shape, size_t ran
                                     fovea_tensor **out, fovea_error **error) {
     return guarded(error, [&] {
         require(out != nullptr, "out must not be NULL");
-        require(rank == 0 || shape != nullptr, "shape must not be NULL when rank > 0");
         c10::ScalarType type = to_scalar_type(dtype);
-        std::vector<int64_t> sizes(shape, shape + rank);
-        int64_t bytes = static_cast<int64_t>(c10::elementSize(type));
-        for (int64_t size : sizes) {
-            require(size >= 0, "tensor sizes must not be negative");
-            require(size == 0 || bytes <= std::numeric_limits<int64_t>::max() / size,
-                    "tensor byte size overflows int64");
-            bytes *= size;
-        }
+        int64_t bytes = 0;
+        std::vector<int64_t> sizes = checked_sizes(shape, rank, type, &bytes);
         require(data != nullptr || bytes == 0, "data must not be NULL for a tensor with elements");
         // No deleter: libtorch must never free caller memory.
         at::Tensor view = torch::from_blob(data, sizes, torch::TensorOptions().dtype(type));
@@ -224,11 +248,13 @@ fovea_status fovea_module_forward(fovea_module *module, fovea_tensor *const *inp
         arguments.reserve(num_inputs);
         for (size_t i = 0; i < num_inputs; i++) {
             require(inputs[i] != nullptr, "input tensor handle must not be NULL");
-            arguments.emplace_back(inputs[i]->tensor);
         }
         std::vector<at::Tensor> results;
         {
             c10::InferenceMode inference;
+            for (size_t i = 0; i < num_inputs; i++) {
+                arguments.emplace_back(converted_input(*module, inputs[i]->tensor));
+            }
             c10::IValue output = module->module.forward(std::move(arguments));
             flatten_output(output, results);
             for (at::Tensor &result : results) {
@@ -255,6 +281,58 @@ fovea_status fovea_module_forward(fovea_module *module, fovea_tensor *const *inp
 
 void fovea_module_free(fovea_module *module) {
     delete module;
+}
+
+fovea_status fovea_module_convert(fovea_module *module, fovea_dtype precision, int32_t channels_last,
+                                  fovea_error **error) {
+    return guarded(error, [&] {
+        require(module != nullptr, "module must not be NULL");
+        require(precision == FOVEA_DTYPE_FLOAT32 || precision == FOVEA_DTYPE_FLOAT16 ||
+                    precision == FOVEA_DTYPE_BFLOAT16,
+                "precision must be FLOAT32, FLOAT16 or BFLOAT16, not dtype code " + std::to_string(precision));
+        c10::ScalarType type = to_scalar_type(precision);
+        // Not InferenceMode: set_data may not put inference tensors into the module's ordinary ones.
+        torch::NoGradGuard no_grad;
+        // Floating-point state only, as nn.Module.to(dtype) does (jit::Module::to would also cast integer buffers).
+        auto convert = [&](at::Tensor state) {
+            at::Tensor converted = state.is_floating_point() ? state.to(type) : state;
+            if (channels_last != 0 && converted.dim() == 4) {
+                converted = converted.contiguous(at::MemoryFormat::ChannelsLast);
+            }
+            if (!converted.is_same(state)) {
+                state.set_data(converted);
+            }
+        };
+        for (const at::Tensor &parameter : module->module.parameters()) {
+            convert(parameter);
+        }
+        for (const at::Tensor &buffer : module->module.buffers()) {
+            convert(buffer);
+        }
+        module->precision = type == c10::kFloat ? c10::nullopt : c10::optional<c10::ScalarType>(type);
+        module->channels_last = channels_last != 0;
+    });
+}
+
+fovea_status fovea_softmax_topk(const fovea_tensor *logits, int32_t k, fovea_tensor **values, fovea_tensor **indices,
+                                fovea_error **error) {
+    return guarded(error, [&] {
+        require(logits != nullptr, "logits must not be NULL");
+        require(values != nullptr && indices != nullptr, "values and indices must not be NULL");
+        const at::Tensor &t = logits->tensor;
+        require(t.dim() == 2 && t.is_floating_point(),
+                "logits must be a floating-point [rows, classes] tensor, got " + std::string(t.toString()) + " " +
+                    c10::str(t.sizes()));
+        require(k >= 1 && k <= t.size(1),
+                "k " + std::to_string(k) + " is not between 1 and the class count " + std::to_string(t.size(1)));
+        c10::InferenceMode inference;
+        at::Tensor probabilities = at::softmax(t, 1, c10::kFloat);
+        std::tuple<at::Tensor, at::Tensor> top = at::topk(probabilities, k, 1, /*largest=*/true, /*sorted=*/true);
+        auto top_values = std::make_unique<fovea_tensor>(fovea_tensor{std::get<0>(top).contiguous()});
+        auto top_indices = std::make_unique<fovea_tensor>(fovea_tensor{std::get<1>(top).contiguous()});
+        *values = top_values.release();
+        *indices = top_indices.release();
+    });
 }
 
 }  // extern "C"

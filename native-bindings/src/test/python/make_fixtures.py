@@ -60,6 +60,23 @@ class DictOutput(nn.Module):
         return {"logits": x}
 
 
+class Allocates(nn.Module):
+    """Allocates float32 zeros [a, b] on the input's device, a and b its first two elements (each below 2^31), as
+    [1, a, b]: out-of-memory tests."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sizes = x.reshape(-1)
+        return torch.zeros(int(sizes[0].item()), int(sizes[1].item()), device=x.device).unsqueeze(0)
+
+
+class GathersOutOfRange(nn.Module):
+    """Gathers from an index past the end: a device-side assert on CUDA, which leaves the CUDA context unusable."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        index = torch.full_like(x, 1 << 20, dtype=torch.long)
+        return torch.gather(x, 1, index)
+
+
 class ScaleUint8(nn.Module):
     """uint8 NHWC pixels to float NCHW in [0, 1]: a model that takes the frame's bytes as they are."""
 
@@ -116,6 +133,8 @@ def main(out_dir: str) -> None:
     save("raises_on_negative", RaisesOnNegativeInput())
     save("dict_output", DictOutput())
     save("scale_uint8", ScaleUint8())
+    save("allocates", Allocates())
+    save("gathers_out_of_range", GathersOutOfRange())
 
     # Real photos, and what torchvision's Resize(256) -> CenterCrop(224) makes of them when PIL opens the file: the
     # uint8 crop that ToTensor() and Normalize() then scale exactly.

@@ -11,7 +11,8 @@ Models (random weights, fixed seeds):
   triton_cnn/  the tiny CNN in Triton's layout (config.pbtxt with Triton's ModelConfig, 1/model.pt): float32
            [batch, 3, 32, 32] tensors in, logits out; its config sets one field Fovea does not apply (optimization);
   broken/  a model.pt that is not TorchScript, to prove one bad model does not stop the others.
-Outside the repository, ../models/identity.pt returns its input tensor itself (outputs that alias inputs).
+Outside the repository, ../models/identity.pt returns its input tensor itself (outputs that alias inputs), and
+../models/allocates.pt allocates as much as its input says (out-of-memory tests on a GPU).
 """
 import os
 import sys
@@ -54,6 +55,14 @@ class Raw(nn.Module):
 class Identity(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
+
+
+class Allocates(nn.Module):
+    """Allocates float32 zeros [a, b] on the input's device, a and b its first two elements: out-of-memory tests."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sizes = x.reshape(-1)
+        return torch.zeros(int(sizes[0].item()), int(sizes[1].item()), device=x.device).unsqueeze(0)
 
 
 def write(path: str, text: str) -> None:
@@ -124,6 +133,7 @@ optimization { input_pinned_memory { enable: true } }
     extra = os.path.join(os.path.dirname(os.path.abspath(root)), "models")
     os.makedirs(extra, exist_ok=True)
     torch.jit.script(Identity()).save(os.path.join(extra, "identity.pt"))
+    torch.jit.script(Allocates()).save(os.path.join(extra, "allocates.pt"))
     broken = os.path.join(root, "broken")
     os.makedirs(broken, exist_ok=True)
     write(os.path.join(broken, "model.pt"), "this is not a TorchScript archive\n")

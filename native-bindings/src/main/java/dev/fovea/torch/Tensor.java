@@ -4,6 +4,7 @@ import static dev.fovea.torch.internal.bindings.fovea_torch_h.C_INT;
 import static dev.fovea.torch.internal.bindings.fovea_torch_h.C_LONG;
 import static dev.fovea.torch.internal.bindings.fovea_torch_h.C_LONG_LONG;
 import static dev.fovea.torch.internal.bindings.fovea_torch_h.C_POINTER;
+import static dev.fovea.torch.internal.bindings.fovea_torch_h.fovea_tensor_copy_async;
 import static dev.fovea.torch.internal.bindings.fovea_torch_h.fovea_tensor_device;
 import static dev.fovea.torch.internal.bindings.fovea_torch_h.fovea_tensor_dtype;
 import static dev.fovea.torch.internal.bindings.fovea_torch_h.fovea_tensor_from_blob;
@@ -11,6 +12,7 @@ import static dev.fovea.torch.internal.bindings.fovea_torch_h.fovea_tensor_host_
 import static dev.fovea.torch.internal.bindings.fovea_torch_h.fovea_tensor_rank;
 import static dev.fovea.torch.internal.bindings.fovea_torch_h.fovea_tensor_shape;
 import static dev.fovea.torch.internal.bindings.fovea_torch_h.fovea_tensor_to_device;
+import static dev.fovea.torch.internal.bindings.fovea_torch_h.fovea_tensor_to_device_async;
 
 import dev.fovea.torch.internal.bindings.fovea_torch_h;
 import java.lang.foreign.Arena;
@@ -165,14 +167,56 @@ public final class Tensor implements AutoCloseable {
 
     /** A contiguous copy of this tensor on {@code device}; the caller owns and closes it. */
     public Tensor to(Device device) {
+        return copyTo(device, fovea_torch_h::fovea_tensor_to_device);
+    }
+
+    /**
+     * Like {@link #to}, but queued on the calling thread's current {@link DeviceStream} without waiting: from a
+     * {@link PinnedBuffer} view to a CUDA device the copy runs asynchronously, and later work on the same stream may
+     * use the result at once. This tensor's memory must stay alive and unchanged until the stream is synchronized.
+     * From plain memory, or to the CPU, the copy is done when this returns.
+     */
+    public Tensor toAsync(Device device) {
+        return copyTo(device, fovea_torch_h::fovea_tensor_to_device_async);
+    }
+
+    private interface DeviceCopy {
+        int apply(MemorySegment tensor, int deviceType, int deviceIndex, MemorySegment out, MemorySegment error);
+    }
+
+    private Tensor copyTo(Device device, DeviceCopy copy) {
         Objects.requireNonNull(device, "device");
         MemorySegment tensor = acquireForCall();
         try (Arena call = Arena.ofConfined()) {
             MemorySegment out = call.allocate(C_POINTER); // fovea_tensor *
             MemorySegment error = NativeErrors.errorSlot(call);
-            NativeErrors.check(
-                    fovea_tensor_to_device(tensor, Devices.toNative(device), device.index(), out, error), error);
+            NativeErrors.check(copy.apply(tensor, Devices.toNative(device), device.index(), out, error), error);
             return adopt(out.get(C_POINTER, 0));
+        } finally {
+            releaseAfterCall();
+        }
+    }
+
+    /**
+     * Copies this tensor into {@code destination} (same shape; the element type is converted), queued on the calling
+     * thread's current {@link DeviceStream}: from a CUDA tensor into a {@link PinnedBuffer} view it runs
+     * asynchronously, and {@code destination} holds the values once the stream is synchronized. Both tensors must
+     * stay open until then.
+     *
+     * @throws NativeException of kind INVALID_ARGUMENT when the shapes differ
+     * @throws IllegalStateException if either tensor is closed
+     */
+    public void copyAsync(Tensor destination) {
+        Objects.requireNonNull(destination, "destination");
+        MemorySegment source = acquireForCall();
+        try {
+            MemorySegment target = destination.acquireForCall();
+            try (Arena call = Arena.ofConfined()) {
+                MemorySegment error = NativeErrors.errorSlot(call);
+                NativeErrors.check(fovea_tensor_copy_async(source, target, error), error);
+            } finally {
+                destination.releaseAfterCall();
+            }
         } finally {
             releaseAfterCall();
         }

@@ -2,6 +2,7 @@ package dev.fovea.torch;
 
 import static dev.fovea.torch.internal.bindings.fovea_torch_h.C_LONG;
 import static dev.fovea.torch.internal.bindings.fovea_torch_h.C_POINTER;
+import static dev.fovea.torch.internal.bindings.fovea_torch_h.fovea_module_convert;
 import static dev.fovea.torch.internal.bindings.fovea_torch_h.fovea_module_forward;
 import static dev.fovea.torch.internal.bindings.fovea_torch_h.fovea_module_load;
 
@@ -57,6 +58,32 @@ public final class TorchModule implements AutoCloseable {
             NativeErrors.check(
                     fovea_module_load(file, Devices.toNative(device), device.index(), out, error), error);
             return new TorchModule(out.get(C_POINTER, 0), absolute, device);
+        }
+    }
+
+    /**
+     * Converts the module, once, before its first forward: its floating-point parameters and buffers to
+     * {@code precision} (FLOAT32, FLOAT16 or BFLOAT16), and with {@code channelsLast} its 4-D ones to channels-last
+     * memory. Later forwards cast floating-point inputs to the precision and make 4-D inputs channels-last on the
+     * module's device; outputs come back in the type the model computes. Whether libtorch has kernels for the
+     * combination on this device shows at the first forward (FLOAT16 convolutions on the CPU often have none): run one
+     * before serving.
+     *
+     * @throws IllegalArgumentException for another precision
+     * @throws IllegalStateException if the module is closed
+     */
+    public void convert(DType precision, boolean channelsLast) {
+        Objects.requireNonNull(precision, "precision");
+        if (precision != DType.FLOAT32 && precision != DType.FLOAT16 && precision != DType.BFLOAT16) {
+            throw new IllegalArgumentException("precision must be FLOAT32, FLOAT16 or BFLOAT16, not " + precision);
+        }
+        MemorySegment address = handle.acquire();
+        try (Arena call = Arena.ofConfined()) {
+            MemorySegment error = NativeErrors.errorSlot(call);
+            NativeErrors.check(fovea_module_convert(address, precision.code(), channelsLast ? 1 : 0, error), error);
+        } finally {
+            handle.release();
+            Reference.reachabilityFence(this);
         }
     }
 

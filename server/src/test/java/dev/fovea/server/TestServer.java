@@ -52,10 +52,20 @@ public final class TestServer implements AutoCloseable {
 
     public static TestServer start(int queueCapacity, SharedMemoryRegistry sharedMemory, ImageLimits imageLimits)
             throws IOException {
+        return start(repositoryPath(), queueCapacity, sharedMemory, imageLimits);
+    }
+
+    /** A server over another repository folder. */
+    public static TestServer start(Path repositoryRoot) throws IOException {
+        return start(repositoryRoot, 64, SharedMemoryRegistry.disabled(), ImageLimits.DEFAULT);
+    }
+
+    private static TestServer start(Path repositoryRoot, int queueCapacity, SharedMemoryRegistry sharedMemory,
+            ImageLimits imageLimits) throws IOException {
         String name = InProcessServerBuilder.generateName();
         ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
         ModelRepository repository =
-                ModelRepository.open(repositoryPath(), new ModelRepository.Options(queueCapacity, 2, metrics));
+                ModelRepository.open(repositoryRoot, new ModelRepository.Options(queueCapacity, 2, metrics));
         FoveaServer server = FoveaServer.builder(repository, metrics)
                 .listener(InProcessServerBuilder.forName(name)).callThreads(4).sharedMemory(sharedMemory)
                 .imageLimits(imageLimits).build().start();

@@ -127,7 +127,8 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
 
     /**
      * Whether a model of the repository serves: NOT_FOUND for a name the repository does not hold (as Triton
-     * answers), ready=false for one that failed to load or a version it does not have.
+     * answers), ready=false for one that failed to load, a version it does not have, or a model whose device context
+     * a CUDA failure left unusable.
      */
     @Override
     public void modelReady(ModelReadyRequest request, StreamObserver<ModelReadyResponse> responses) {
@@ -137,7 +138,8 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
             responses.onError(e);
             return;
         }
-        boolean ready = repository.find(request.getName(), request.getVersion()).isPresent();
+        boolean ready = repository.find(request.getName(), request.getVersion())
+                .filter(model -> model.runner().deviceFailure().isEmpty()).isPresent();
         reply(responses, ModelReadyResponse.newBuilder().setReady(ready).build());
     }
 

@@ -31,6 +31,9 @@ final class BatchScheduler {
          * happens: the scheduler does not look at a batch again.
          */
         void run(List<Job> batch);
+
+        /** Called once on the worker's thread after its last batch: frees what {@link #run} kept for the thread. */
+        default void stop() {}
     }
 
     /** A job that is no longer waited for, and the outcome its caller gets. */
@@ -147,17 +150,21 @@ final class BatchScheduler {
 
     private void work(BatchExecutor executor) {
         executor.start();
-        while (true) {
-            List<Job> batch;
-            try {
-                batch = nextBatch();
-            } catch (InterruptedException e) {
-                return;
+        try {
+            while (true) {
+                List<Job> batch;
+                try {
+                    batch = nextBatch();
+                } catch (InterruptedException e) {
+                    return;
+                }
+                if (batch == null) {
+                    return;
+                }
+                executor.run(batch);
             }
-            if (batch == null) {
-                return;
-            }
-            executor.run(batch);
+        } finally {
+            executor.stop();
         }
     }
 

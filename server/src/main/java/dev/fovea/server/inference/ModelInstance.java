@@ -3,12 +3,12 @@ package dev.fovea.server.inference;
 import dev.fovea.torch.Device;
 import dev.fovea.torch.ImageInput;
 import dev.fovea.torch.NativeException;
+import dev.fovea.torch.PinnedBuffer;
 import dev.fovea.torch.Preprocessing;
 import dev.fovea.torch.Preprocessor;
 import dev.fovea.torch.Tensor;
 import dev.fovea.torch.TorchModule;
 import dev.fovea.torch.TorchRuntime;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
@@ -25,10 +25,10 @@ import java.util.logging.Logger;
  * forward, which goes to the shared {@link CpuCompute} threads. Picture decoding and preprocessing stay on the worker
  * so that large pictures sent to one model never hold a compute thread other models wait for.
  *
- * <p>Ownership: the instance holds no native memory between batches; the module belongs to {@link ModelRunner}. What a
- * batch allocates (its input tensor, stacking scratch) is freed before the batch's callers hear back. What a CUDA
- * instance will own for itself (its stream, pinned staging buffers) belongs here, made in {@link #start} on the
- * instance's thread.
+ * <p>Ownership: the module belongs to {@link ModelRunner}. The instance owns its {@link DeviceStaging} (its stream,
+ * current on the instance's thread, and the staging buffers reused from batch to batch), made on that thread before
+ * the first batch and closed by {@link #stop}. What a batch allocates (its input tensor, output tensors no response
+ * needs) is freed before the batch's callers hear back.
  */
 final class ModelInstance implements BatchScheduler.BatchExecutor {
 
@@ -46,16 +46,20 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
     private final ModelRunner.Observer observer;
     private final BatchCounters counters;
     private final Preprocess preprocess;
+    private final DeviceHealth health;
     private final boolean onCpu;
+    /** Made by the first batch, on this instance's thread (see {@link #staging()}); used only there. */
+    private DeviceStaging staging;
 
     ModelInstance(TorchModule module, ModelRunner.Settings settings, CpuCompute compute,
-            ModelRunner.Observer observer, BatchCounters counters, Preprocess preprocess) {
+            ModelRunner.Observer observer, BatchCounters counters, Preprocess preprocess, DeviceHealth health) {
         this.module = Objects.requireNonNull(module, "module");
         this.settings = Objects.requireNonNull(settings, "settings");
         this.compute = Objects.requireNonNull(compute, "compute");
         this.observer = Objects.requireNonNull(observer, "observer");
         this.counters = Objects.requireNonNull(counters, "counters");
         this.preprocess = Objects.requireNonNull(preprocess, "preprocess");
+        this.health = Objects.requireNonNull(health, "health");
         this.onCpu = settings.device().equals(Device.CPU);
     }
 
@@ -71,6 +75,26 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
         } else if (settings.intraOpThreads() > 0) {
             TorchRuntime.setIntraOpThreads(settings.intraOpThreads());
         }
+    }
+
+    /** Frees the stream and staging buffers once the worker has run its last batch. */
+    @Override
+    public void stop() {
+        if (staging != null) {
+            staging.close();
+            staging = null;
+        }
+    }
+
+    /**
+     * The instance's stream and buffers, made by the first batch rather than in {@link #start}, so that a device that
+     * cannot give a stream fails that batch's requests (INTERNAL) instead of the worker thread.
+     */
+    private DeviceStaging staging() {
+        if (staging == null) {
+            staging = DeviceStaging.open(settings.device(), observer);
+        }
+        return staging;
     }
 
     /** A job's result: its predictions, or why it failed. */
@@ -131,19 +155,51 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
 
     /** One result per job, in order. */
     private List<Predictions> runOnce(List<Job> batch) {
+        DeviceStaging staging;
+        try {
+            staging = staging();
+        } catch (NativeException e) {
+            throw translate(e, false, batch);
+        }
+        try {
+            return runOnce(batch, staging);
+        } catch (RuntimeException e) {
+            // What the failed batch left queued must finish before the next batch reuses the staging buffers. If the
+            // stream cannot even synchronize, the failure broke the device context (a CUDA sticky error).
+            NativeException broken = staging.synchronizeAfterFailure();
+            if (broken != null) {
+                log.severe("model " + settings.modelName() + ": the " + settings.device() + " context is unusable "
+                        + "after a failed batch; the model reports not ready: " + broken.getMessage());
+                health.unusable(broken.getMessage());
+            }
+            throw e;
+        }
+    }
+
+    private List<Predictions> runOnce(List<Job> batch, DeviceStaging staging) {
         long start = System.nanoTime();
         long batchId = counters.batchStarted();
         List<InputImage> images = new ArrayList<>();
+        int topK = 0;
+        boolean rawOutputs = false;
         for (Job job : batch) {
             images.addAll(job.request().images());
+            topK = Math.max(topK, job.request().topK());
+            rawOutputs |= job.request().includeOutputs();
         }
         boolean pictures = images.getFirst() instanceof InputImage.Picture;
-        try (Arena scratch = Arena.ofConfined();
-                Tensor input = pictures ? preprocess(images) : stackTensors(images, scratch)) {
+        try (Tensor input = pictures ? preprocess(images, batch) : stackTensors(images, staging)) {
             long preprocessed = System.nanoTime();
-            List<Tensor> outputs = pictures ? forward(input, true) : ownedOutputs(forward(input, false), input);
+            List<Tensor> outputs = pictures ? forward(input, true, batch)
+                    : ownedOutputs(forward(input, false, batch), input);
             long inferred = System.nanoTime();
-            try (Postprocessor postprocessor = new Postprocessor(outputs, images.size(), settings)) {
+            Postprocessor postprocessor;
+            try {
+                postprocessor = new Postprocessor(outputs, images.size(), topK, rawOutputs, settings, staging);
+            } catch (NativeException e) {
+                throw translate(e, false, batch);
+            }
+            try (postprocessor) {
                 List<Predictions> results = new ArrayList<>(batch.size());
                 int offset = 0;
                 observer.batchRan(images.size(), preprocessed - start, inferred - preprocessed);
@@ -165,7 +221,7 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
         }
     }
 
-    private Tensor preprocess(List<InputImage> images) {
+    private Tensor preprocess(List<InputImage> images, List<Job> batch) {
         List<ImageInput> pictures = new ArrayList<>(images.size());
         for (InputImage image : images) {
             pictures.add(((InputImage.Picture) image).image());
@@ -173,34 +229,38 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
         try {
             return preprocess.toTensor(pictures, settings.preprocessing(), settings.device());
         } catch (NativeException e) {
-            throw translate(e, true);
+            throw translate(e, true, batch);
         }
     }
 
-    /** Copies same-shaped tensors (batches only hold compatible requests) into one [n, ...] batch. */
-    private Tensor stackTensors(List<InputImage> images, Arena scratch) {
+    /**
+     * Copies same-shaped tensors (batches only hold compatible requests) into one [n, ...] batch in the instance's
+     * input staging buffer, then (for a CUDA model) to the device asynchronously on the instance's stream.
+     */
+    private Tensor stackTensors(List<InputImage> images, DeviceStaging staging) {
         InputImage.Tensor first = (InputImage.Tensor) images.getFirst();
         long bytesEach = first.data().byteSize();
-        MemorySegment stacked = scratch.allocate(bytesEach * images.size(), 16);
+        PinnedBuffer buffer = staging.input(Math.max(1, bytesEach * images.size()));
+        MemorySegment stacked = buffer.segment();
         for (int i = 0; i < images.size(); i++) {
             MemorySegment.copy(((InputImage.Tensor) images.get(i)).data(), 0, stacked, i * bytesEach, bytesEach);
         }
         long[] shape = new long[first.shape().length + 1];
         shape[0] = images.size();
         System.arraycopy(first.shape(), 0, shape, 1, first.shape().length);
-        Tensor host = Tensor.wrap(stacked, first.dtype(), shape);
+        Tensor host = buffer.view(0, first.dtype(), shape);
         if (onCpu) {
             return host;
         }
         try (host) {
-            return host.to(settings.device());
+            return host.toAsync(settings.device());
         }
     }
 
     /**
      * The outputs, with every one that shares memory with {@code input} (a model returning {@code x} or
-     * {@code x.view(...)}) replaced by a copy. A stacked tensor input is a view of the batch's scratch arena, freed when
-     * the batch is done, while outputs live on until the responses are sent.
+     * {@code x.view(...)}) replaced by a copy. A stacked tensor input is a view of the instance's staging buffer, which
+     * the next batch overwrites, while outputs live on until the responses are sent.
      */
     private static List<Tensor> ownedOutputs(List<Tensor> outputs, Tensor input) {
         if (!input.device().equals(Device.CPU)) {
@@ -231,26 +291,31 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
      * Runs the module: a CPU model's on a shared compute thread (the time it waits for one counts as compute), a
      * CUDA model's here.
      */
-    private List<Tensor> forward(Tensor input, boolean pictures) {
+    private List<Tensor> forward(Tensor input, boolean pictures, List<Job> batch) {
         if (onCpu) {
             return compute.run(settings.intraOpThreads(), () -> counters.countingForward(() -> forwardHere(input,
-                    pictures)));
+                    pictures, batch)));
         }
-        return counters.countingForward(() -> forwardHere(input, pictures));
+        return counters.countingForward(() -> forwardHere(input, pictures, batch));
     }
 
-    private List<Tensor> forwardHere(Tensor input, boolean pictures) {
+    private List<Tensor> forwardHere(Tensor input, boolean pictures, List<Job> batch) {
         try {
             return module.forward(input);
         } catch (NativeException e) {
             // A raw tensor the model rejects is the caller's mistake; a preprocessed picture it rejects is ours.
-            throw translate(e, !pictures);
+            throw translate(e, !pictures, batch);
         }
     }
 
-    private InferenceException translate(NativeException e, boolean callersInput) {
+    private InferenceException translate(NativeException e, boolean callersInput, List<Job> batch) {
         if (e.kind() == NativeException.Kind.OUT_OF_MEMORY) {
-            return new InferenceException(InferenceException.Reason.OUT_OF_MEMORY, e.getMessage(), e);
+            // The batch's size tells the operator what to lower (max_batch_size, preferred sizes); the model keeps
+            // serving, and a smaller batch (the one-by-one rerun) may fit.
+            int images = batch.stream().mapToInt(job -> job.request().images().size()).sum();
+            return new InferenceException(InferenceException.Reason.OUT_OF_MEMORY, "model " + settings.modelName()
+                    + " ran out of memory on a batch of " + images + (images == 1 ? " image" : " images") + " ("
+                    + batch.size() + (batch.size() == 1 ? " request" : " requests") + "): " + e.getMessage(), e);
         }
         if (callersInput && (e.kind() == NativeException.Kind.INVALID_ARGUMENT
                 || e.kind() == NativeException.Kind.TORCH)) {

@@ -7,6 +7,7 @@ import dev.fovea.torch.TorchModule;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -57,16 +58,26 @@ public final class ModelRunner implements AutoCloseable {
 
             @Override
             public void requestRan(long queueNanos, long postprocessNanos) {}
+
+            @Override
+            public void stagingBufferUsed(boolean reused) {}
         };
 
         void batchRan(int images, long preprocessNanos, long computeNanos);
 
         void requestRan(long queueNanos, long postprocessNanos);
+
+        /**
+         * An instance took one of its host staging buffers for a batch: {@code reused} when the one it had was large
+         * enough, false when it allocated (the first time, or a larger one for a larger batch).
+         */
+        void stagingBufferUsed(boolean reused);
     }
 
     private final TorchModule module;
     private final Settings settings;
     private final BatchCounters counters = new BatchCounters();
+    private final DeviceHealth health = new DeviceHealth();
     private final BatchScheduler scheduler;
 
     /**
@@ -85,7 +96,7 @@ public final class ModelRunner implements AutoCloseable {
         this.settings = Objects.requireNonNull(settings, "settings");
         List<ModelInstance> instances = new ArrayList<>(settings.instances());
         for (int i = 0; i < settings.instances(); i++) {
-            instances.add(new ModelInstance(module, settings, compute, observer, counters, preprocess));
+            instances.add(new ModelInstance(module, settings, compute, observer, counters, preprocess, health));
         }
         this.scheduler = new BatchScheduler(settings.modelName(), settings.queueCapacity(), settings.maxBatchSize(),
                 settings.batching(), instances);
@@ -106,6 +117,14 @@ public final class ModelRunner implements AutoCloseable {
      */
     public int peakConcurrentBatches() {
         return counters.peakConcurrentForwards();
+    }
+
+    /**
+     * Why the model's device context is unusable (a CUDA failure that every later call on the device repeats), or
+     * empty while it works. Once set it stays: the model needs a new process.
+     */
+    public Optional<String> deviceFailure() {
+        return health.failure();
     }
 
     /** Requests waiting for an instance, including any whose caller stopped waiting and that are not dropped yet. */

@@ -2,6 +2,8 @@ package dev.fovea.server.inference;
 
 import dev.fovea.torch.DType;
 import dev.fovea.torch.Device;
+import dev.fovea.torch.PinnedBuffer;
+import dev.fovea.torch.SoftmaxTopK;
 import dev.fovea.torch.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -10,14 +12,18 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * Turns one batch's output tensors into predictions, request by request. Outputs are brought to the host once per
- * batch (one device-to-host copy each) and the classifier's logits read once. Runs on the instance thread that ran the
- * batch.
+ * Turns one batch's output tensors into predictions, request by request. A classifier's softmax and top-k run where
+ * its logits are (on the device for a CUDA model), so only k probabilities and class indices per image come back,
+ * copied into the instance's staging buffer; raw outputs cross to the host only when a request of the batch asks for
+ * them, in the model's own dtype. One synchronization of the instance's stream per batch. Runs on the instance thread
+ * that ran the batch.
  *
- * <p>Ownership: takes the batch's output tensors. Device outputs are freed as soon as their host copy exists; the host
- * tensors go into an {@link OutputMemory} that the requests asking for raw outputs share through their
- * {@link Predictions}, so responses are written from tensor memory without a copy. Closing this drops the worker's
- * reference: the memory is freed then, or when the last such request's predictions are closed.
+ * <p>Ownership: takes the batch's output tensors. Device outputs are freed as soon as their host copy exists (or at
+ * once, when no request wants raw outputs); the host tensors go into an {@link OutputMemory} that the requests asking
+ * for raw outputs share through their {@link Predictions}, so responses are written from tensor memory without a
+ * copy. The top-k results are read into Java arrays before the constructor returns, so the staging buffer is free for
+ * the next batch. Closing this drops the worker's reference: the memory is freed then, or when the last such
+ * request's predictions are closed.
  */
 final class Postprocessor implements AutoCloseable {
 
@@ -25,9 +31,17 @@ final class Postprocessor implements AutoCloseable {
     private final int batchSize;
     private final List<Tensor> outputs;
     private final OutputMemory memory;
-    private final float[] logits;
+    /** Classes kept per image (0 when not a classifier or no request wants any), and their scores and indices. */
+    private final int topK;
+    private final float[] topScores;
+    private final long[] topClasses;
 
-    Postprocessor(List<Tensor> outputs, int batchSize, ModelRunner.Settings settings) {
+    /**
+     * @param topK the most classes any request of the batch wants
+     * @param rawOutputs whether any request of the batch wants the raw output tensors
+     */
+    Postprocessor(List<Tensor> outputs, int batchSize, int topK, boolean rawOutputs, ModelRunner.Settings settings,
+            DeviceStaging staging) {
         this.settings = settings;
         this.batchSize = batchSize;
         List<Tensor> host = new ArrayList<>(outputs.size());
@@ -42,10 +56,21 @@ final class Postprocessor implements AutoCloseable {
                             + ": every output needs the batch as its first dimension");
                 }
             }
-            for (Tensor output : outputs) {
-                host.add(output.device().equals(Device.CPU) ? output : output.to(Device.CPU));
+            this.topK = settings.classifier() ? Math.min(topK, classCount(outputs.getFirst())) : 0;
+            this.topScores = new float[batchSize * this.topK];
+            this.topClasses = new long[batchSize * this.topK];
+            if (this.topK > 0) {
+                topClassesOnDevice(outputs.getFirst(), staging);
+            } else {
+                // The batch's one synchronization all the same: the next batch reuses the staging buffer that this
+                // batch's input may still be copied from.
+                staging.synchronize();
             }
-            this.logits = settings.classifier() ? classifierLogits(host.getFirst()) : null;
+            if (rawOutputs) {
+                for (Tensor output : outputs) {
+                    host.add(output.device().equals(Device.CPU) ? output : output.to(Device.CPU));
+                }
+            }
         } catch (RuntimeException e) {
             outputs.forEach(Tensor::close);
             host.forEach(Tensor::close);
@@ -60,6 +85,36 @@ final class Postprocessor implements AutoCloseable {
         this.memory = new OutputMemory(host);
     }
 
+    private int classCount(Tensor logits) {
+        DType dtype = logits.dtype();
+        boolean floating = dtype == DType.FLOAT32 || dtype == DType.FLOAT16 || dtype == DType.BFLOAT16
+                || dtype == DType.FLOAT64;
+        if (!floating || logits.shape().length != 2) {
+            throw modelError("is a classifier but output 0 is " + logits + ", not floating-point [batch, classes]; "
+                    + "set task: TASK_RAW in its config.pbtxt to get raw tensors");
+        }
+        return Math.toIntExact(logits.shape()[1]);
+    }
+
+    /**
+     * Softmax and top-k where the logits are, the results copied into the staging buffer (asynchronously from a
+     * device), then the one synchronization of the batch, then read into {@link #topScores} and {@link #topClasses}.
+     */
+    private void topClassesOnDevice(Tensor logits, DeviceStaging staging) {
+        // Indices first: their offset 0 is aligned for int64, and the floats after them for float32.
+        long classBytes = (long) batchSize * topK * Long.BYTES;
+        PinnedBuffer buffer = staging.output(classBytes + (long) batchSize * topK * Float.BYTES);
+        try (SoftmaxTopK top = SoftmaxTopK.of(logits, topK);
+                Tensor classes = buffer.view(0, DType.INT64, batchSize, topK);
+                Tensor scores = buffer.view(classBytes, DType.FLOAT32, batchSize, topK)) {
+            top.indices().copyAsync(classes);
+            top.probabilities().copyAsync(scores);
+            staging.synchronize();
+            MemorySegment.copy(buffer.segment(), ValueLayout.JAVA_LONG, 0, topClasses, 0, topClasses.length);
+            MemorySegment.copy(buffer.segment(), ValueLayout.JAVA_FLOAT, classBytes, topScores, 0, topScores.length);
+        }
+    }
+
     /** One batch's number and the {@link System#nanoTime()} instants its stages started and inference ended. */
     record Batch(long id, long startNanos, long preprocessedNanos, long inferredNanos) {}
 
@@ -68,14 +123,17 @@ final class Postprocessor implements AutoCloseable {
         long queueMicros = (batch.startNanos() - request.arrivalNanos()) / 1000;
         long preprocessMicros = (batch.preprocessedNanos() - batch.startNanos()) / 1000;
         long inferenceMicros = (batch.inferredNanos() - batch.preprocessedNanos()) / 1000;
-        int classes = logits == null ? 0 : logits.length / batchSize;
         int images = request.images().size();
+        int wanted = Math.min(request.topK(), topK);
         List<Prediction> predictions = new ArrayList<>(images);
         for (int row = offset; row < offset + images; row++) {
             long start = System.nanoTime();
-            List<Prediction.ClassScore> top = logits == null ? List.of()
-                    : topClasses(Arrays.copyOfRange(logits, row * classes, (row + 1) * classes),
-                            Math.min(request.topK(), classes));
+            List<Prediction.ClassScore> top = new ArrayList<>(wanted);
+            for (int i = row * topK; i < row * topK + wanted; i++) {
+                int index = Math.toIntExact(topClasses[i]);
+                top.add(new Prediction.ClassScore(index,
+                        index < settings.labels().size() ? settings.labels().get(index) : "", topScores[i]));
+            }
             List<Prediction.OutputTensor> raw = request.includeOutputs() ? rows(row) : List.of();
             long postprocess = System.nanoTime() - start;
             predictions.add(new Prediction(top, raw, new Prediction.Timings(queueMicros, preprocessMicros,
@@ -83,25 +141,6 @@ final class Postprocessor implements AutoCloseable {
                     batch.preprocessedNanos(), start)));
         }
         return new Predictions(predictions, request.includeOutputs() ? memory : null);
-    }
-
-    private float[] classifierLogits(Tensor output) {
-        if (output.dtype() != DType.FLOAT32 || output.shape().length != 2) {
-            throw modelError("is a classifier but output 0 is " + output
-                    + ", not float32 [batch, classes]; set task: TASK_RAW in its config.pbtxt to get raw tensors");
-        }
-        return output.data().toArray(ValueLayout.JAVA_FLOAT);
-    }
-
-    /** The best {@code topK} classes; {@code topK} is at most the class count, so the list is sized by the model. */
-    private List<Prediction.ClassScore> topClasses(float[] rowLogits, int topK) {
-        float[] probabilities = Softmax.of(rowLogits);
-        List<Prediction.ClassScore> top = new ArrayList<>(topK);
-        for (int index : Softmax.topK(probabilities, topK)) {
-            top.add(new Prediction.ClassScore(index,
-                    index < settings.labels().size() ? settings.labels().get(index) : "", probabilities[index]));
-        }
-        return top;
     }
 
     /** Row {@code row} of every output: views of tensor memory, kept alive by the request's {@link Predictions}. */

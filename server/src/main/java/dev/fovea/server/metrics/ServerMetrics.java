@@ -26,6 +26,10 @@ import java.util.function.Supplier;
  *       not loaded has none);
  *   <li>{@code fovea_model_load_failures_total{model}}: versions that failed to load or warm up (at start, on a
  *       load request or a rescan);
+ *   <li>{@code fovea_pinned_buffer_uses_total{model, result}}: a model instance took a host staging buffer for a batch
+ *       (tensor batches staged for the device, classifier top-k results back), {@code reused} or {@code allocated}
+ *       (first use, or a larger batch): page-locked where CUDA is usable, so after warm-up reuses should be nearly
+ *       all, showing that the request path makes no pageable copies through new memory;
  *   <li>{@code fovea_native_memory_bytes}: bytes the process holds from the C allocator (libtorch's CPU tensors,
  *       requests in native memory, Netty's direct buffers), read at scrape time; absent without glibc's mallinfo2.
  * </ul>
@@ -44,6 +48,7 @@ public final class ServerMetrics {
     private final Counter requests;
     private final Histogram stages;
     private final Histogram batchSizes;
+    private final Counter stagingBuffers;
     private final Counter loadFailures;
     private final Map<String, ModelStatistics> statistics = new ConcurrentHashMap<>();
     private final LongAdder finished = new LongAdder();
@@ -58,6 +63,9 @@ public final class ServerMetrics {
                 .labelNames("model", "stage").classicOnly().classicUpperBounds(SECONDS).register(registry);
         this.batchSizes = Histogram.builder().name("fovea_batch_size").help("Images per batch run")
                 .labelNames("model").classicOnly().classicUpperBounds(BATCH_SIZES).register(registry);
+        this.stagingBuffers = Counter.builder().name("fovea_pinned_buffer_uses_total")
+                .help("Host staging buffers (page-locked where CUDA is usable) taken for a batch: reused or allocated")
+                .labelNames("model", "result").register(registry);
         this.loadFailures = Counter.builder().name("fovea_model_load_failures_total")
                 .help("Model versions that failed to load or warm up, by model").labelNames("model")
                 .register(registry);
@@ -141,6 +149,11 @@ public final class ServerMetrics {
                     statisticsOf(model).requestRan(queueNanos, postprocessNanos);
                 }
                 stages.labelValues(model, "postprocess").observe(postprocessNanos / 1e9);
+            }
+
+            @Override
+            public void stagingBufferUsed(boolean reused) {
+                stagingBuffers.labelValues(model, reused ? "reused" : "allocated").inc();
             }
         };
     }

@@ -7,12 +7,14 @@ import dev.fovea.oip.ModelInstanceGroup;
 import dev.fovea.oip.ModelOutput;
 import dev.fovea.server.inference.Batching;
 import dev.fovea.server.model.ModelSpec;
+import dev.fovea.torch.DType;
 import dev.fovea.torch.Device;
 import dev.fovea.torch.PixelFormat;
 import dev.fovea.torch.Preprocessing;
 import dev.fovea.v1.ChannelOrder;
 import dev.fovea.v1.DynamicBatching;
 import dev.fovea.v1.ModelConfig;
+import dev.fovea.v1.Precision;
 import dev.fovea.v1.Task;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -62,6 +64,9 @@ final class ModelConfigs {
         if (config.getInstances() == 0) {
             config.setInstances(1);
         }
+        if (config.getPrecision() == Precision.PRECISION_UNSPECIFIED) {
+            config.setPrecision(Precision.FP32);
+        }
         var preprocessing = config.getPreprocessingBuilder();
         if (preprocessing.getCropWidth() == 0 && preprocessing.getCropHeight() == 0) {
             preprocessing.setCropWidth(DEFAULT_CROP).setCropHeight(DEFAULT_CROP);
@@ -90,6 +95,9 @@ final class ModelConfigs {
             Device.parse(config.getDevice());
         } catch (IllegalArgumentException e) {
             throw new InvalidModelException(file + ": device: " + e.getMessage());
+        }
+        if (config.getPrecision() == Precision.UNRECOGNIZED) {
+            throw new InvalidModelException(file + ": precision: expected FP32, FP16 or BF16");
         }
         var preprocessing = config.getPreprocessing();
         if (preprocessing.getCropWidth() == 0 || preprocessing.getCropHeight() == 0) {
@@ -159,6 +167,15 @@ final class ModelConfigs {
             group.addGpus(device.index());
         }
         return serving.addInstanceGroup(group).build();
+    }
+
+    /** The dtype a complete config's model runs in: its parameters and floating-point inputs are cast to it. */
+    static DType precision(ModelConfig config) {
+        return switch (config.getPrecision()) {
+            case FP16 -> DType.FLOAT16;
+            case BF16 -> DType.BFLOAT16;
+            default -> DType.FLOAT32;
+        };
     }
 
     /** The native preprocessing spec for a complete config. */

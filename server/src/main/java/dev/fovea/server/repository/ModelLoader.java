@@ -19,6 +19,7 @@ import dev.fovea.torch.TorchRuntime;
 import dev.fovea.v1.ModelConfig;
 import dev.fovea.v1.ModelInfo;
 import dev.fovea.v1.ModelStatus;
+import dev.fovea.v1.Precision;
 import dev.fovea.v1.Task;
 import dev.fovea.v1.TensorSpec;
 import java.io.IOException;
@@ -73,6 +74,15 @@ final class ModelLoader {
         }
         Preprocessing preprocessing = ModelConfigs.preprocessing(config);
         TorchModule module = TorchModule.load(version.modelFile(), device);
+        DType precision = ModelConfigs.precision(config);
+        if (precision != DType.FLOAT32 || config.getChannelsLast()) {
+            try {
+                module.convert(precision, config.getChannelsLast());
+            } catch (RuntimeException e) {
+                module.close();
+                throw e;
+            }
+        }
         ModelRunner runner = new ModelRunner(module, new ModelRunner.Settings(name, device, preprocessing,
                 config.getTask() == Task.TASK_CLASSIFICATION, labels, config.getThreads(),
                 config.getQueueCapacity() > 0 ? config.getQueueCapacity() : queueCapacity,
@@ -87,7 +97,8 @@ final class ModelLoader {
                     .setConfig(config)
                     .addAllLabels(labels);
             if (triton == null) {
-                List<ModelSpec.Tensor> outputs = warmUp(runner, warmUpPicture(preprocessing));
+                List<ModelSpec.Tensor> outputs = warmUp(runner, warmUpPicture(preprocessing),
+                        conversion(config, device));
                 int channels = preprocessing.channelOrder() == PixelFormat.GRAY ? 1 : 3;
                 ModelSpec spec = new ModelSpec(name, config.getMaxBatchSize(), true,
                         List.of(new ModelSpec.Tensor("input", ElementType.UINT8, List.of(-1L, -1L, (long) channels))),
@@ -101,7 +112,7 @@ final class ModelLoader {
             }
             ModelSpec.Tensor input = TritonConfigs.input(triton.triton().getInput(0));
             List<ModelSpec.Tensor> outputs = TritonConfigs.checkOutputs(triton.triton(),
-                    warmUp(runner, warmUpTensor(input)), folder);
+                    warmUp(runner, warmUpTensor(input), ""), folder);
             ModelSpec spec = new ModelSpec(name, triton.triton().getMaxBatchSize(), false, List.of(input), outputs,
                     labels);
             info.setInput(describe(input));
@@ -116,6 +127,18 @@ final class ModelLoader {
             runner.close();
             throw e;
         }
+    }
+
+    /**
+     * The words a failed warm-up gets when the model was converted: libtorch lacks kernels for some precisions on
+     * some devices (FP16 convolutions on libtorch 1.13's CPU), and that shows at the first forward, the warm-up.
+     */
+    private static String conversion(ModelConfig config, Device device) {
+        if (config.getPrecision() == Precision.FP32 && !config.getChannelsLast()) {
+            return "";
+        }
+        return " with precision " + config.getPrecision() + (config.getChannelsLast() ? " and channels_last" : "")
+                + " on " + device + " (libtorch may have no such kernels for this model there; try FP32 or BF16)";
     }
 
     /** A mid-gray picture of the model's crop size. */
@@ -148,13 +171,13 @@ final class ModelLoader {
      * Runs one input through preprocessing and forward, so libtorch's first-call costs (TorchScript optimisation,
      * allocator warm-up) are paid before the model reports ready; records the output shapes.
      */
-    private static List<ModelSpec.Tensor> warmUp(ModelRunner runner, InferenceRequest request)
+    private static List<ModelSpec.Tensor> warmUp(ModelRunner runner, InferenceRequest request, String conversion)
             throws IOException {
         Predictions predictions;
         try {
             predictions = runner.submit(request).get(WARM_UP_TIMEOUT_SECONDS, TimeUnit.SECONDS);
         } catch (ExecutionException e) {
-            throw new InvalidModelException("warm-up failed: " + e.getCause().getMessage());
+            throw new InvalidModelException("warm-up failed" + conversion + ": " + e.getCause().getMessage());
         } catch (TimeoutException e) {
             throw new InvalidModelException("warm-up took longer than " + WARM_UP_TIMEOUT_SECONDS + " s");
         } catch (InterruptedException e) {

@@ -33,4 +33,12 @@ class StatusesTest {
         assertEquals(Status.Code.INVALID_ARGUMENT, status.getCode());
         assertEquals(message, status.getDescription());
     }
+
+    @Test
+    void outOfMemoryIsResourceExhaustedAndKeepsTheModelAndBatchInItsWords() {
+        String message = "model cnn ran out of memory on a batch of 64 images (3 requests): CUDA out of memory.";
+        Status status = Statuses.of(new InferenceException(InferenceException.Reason.OUT_OF_MEMORY, message));
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, status.getCode());
+        assertEquals(message, status.getDescription());
+    }
 }

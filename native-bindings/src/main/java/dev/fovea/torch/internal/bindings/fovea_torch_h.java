@@ -1399,6 +1399,931 @@ public class fovea_torch_h extends fovea_torch_h$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class fovea_module_convert {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_POINTER,
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("fovea_module_convert");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * fovea_status fovea_module_convert(fovea_module *module, fovea_dtype precision, int32_t channels_last, fovea_error **error)
+     * }
+     */
+    public static FunctionDescriptor fovea_module_convert$descriptor() {
+        return fovea_module_convert.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * fovea_status fovea_module_convert(fovea_module *module, fovea_dtype precision, int32_t channels_last, fovea_error **error)
+     * }
+     */
+    public static MethodHandle fovea_module_convert$handle() {
+        return fovea_module_convert.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * fovea_status fovea_module_convert(fovea_module *module, fovea_dtype precision, int32_t channels_last, fovea_error **error)
+     * }
+     */
+    public static MemorySegment fovea_module_convert$address() {
+        return fovea_module_convert.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * fovea_status fovea_module_convert(fovea_module *module, fovea_dtype precision, int32_t channels_last, fovea_error **error)
+     * }
+     */
+    public static int fovea_module_convert(MemorySegment module, int precision, int channels_last, MemorySegment error) {
+        var mh$ = fovea_module_convert.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("fovea_module_convert", module, precision, channels_last, error);
+            }
+            return (int)mh$.invokeExact(module, precision, channels_last, error);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class fovea_stream_create {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_POINTER,
+            fovea_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("fovea_stream_create");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * fovea_status fovea_stream_create(fovea_device_type device_type, int32_t device_index, fovea_stream **out, fovea_error **error)
+     * }
+     */
+    public static FunctionDescriptor fovea_stream_create$descriptor() {
+        return fovea_stream_create.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * fovea_status fovea_stream_create(fovea_device_type device_type, int32_t device_index, fovea_stream **out, fovea_error **error)
+     * }
+     */
+    public static MethodHandle fovea_stream_create$handle() {
+        return fovea_stream_create.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * fovea_status fovea_stream_create(fovea_device_type device_type, int32_t device_index, fovea_stream **out, fovea_error **error)
+     * }
+     */
+    public static MemorySegment fovea_stream_create$address() {
+        return fovea_stream_create.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * fovea_status fovea_stream_create(fovea_device_type device_type, int32_t device_index, fovea_stream **out, fovea_error **error)
+     * }
+     */
+    public static int fovea_stream_create(int device_type, int device_index, MemorySegment out, MemorySegment error) {
+        var mh$ = fovea_stream_create.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("fovea_stream_create", device_type, device_index, out, error);
+            }
+            return (int)mh$.invokeExact(device_type, device_index, out, error);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class fovea_stream_is_device {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("fovea_stream_is_device");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t fovea_stream_is_device(const fovea_stream *stream)
+     * }
+     */
+    public static FunctionDescriptor fovea_stream_is_device$descriptor() {
+        return fovea_stream_is_device.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t fovea_stream_is_device(const fovea_stream *stream)
+     * }
+     */
+    public static MethodHandle fovea_stream_is_device$handle() {
+        return fovea_stream_is_device.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t fovea_stream_is_device(const fovea_stream *stream)
+     * }
+     */
+    public static MemorySegment fovea_stream_is_device$address() {
+        return fovea_stream_is_device.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t fovea_stream_is_device(const fovea_stream *stream)
+     * }
+     */
+    public static int fovea_stream_is_device(MemorySegment stream) {
+        var mh$ = fovea_stream_is_device.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("fovea_stream_is_device", stream);
+            }
+            return (int)mh$.invokeExact(stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class fovea_stream_make_current {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_POINTER,
+            fovea_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("fovea_stream_make_current");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * fovea_status fovea_stream_make_current(const fovea_stream *stream, fovea_error **error)
+     * }
+     */
+    public static FunctionDescriptor fovea_stream_make_current$descriptor() {
+        return fovea_stream_make_current.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * fovea_status fovea_stream_make_current(const fovea_stream *stream, fovea_error **error)
+     * }
+     */
+    public static MethodHandle fovea_stream_make_current$handle() {
+        return fovea_stream_make_current.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * fovea_status fovea_stream_make_current(const fovea_stream *stream, fovea_error **error)
+     * }
+     */
+    public static MemorySegment fovea_stream_make_current$address() {
+        return fovea_stream_make_current.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * fovea_status fovea_stream_make_current(const fovea_stream *stream, fovea_error **error)
+     * }
+     */
+    public static int fovea_stream_make_current(MemorySegment stream, MemorySegment error) {
+        var mh$ = fovea_stream_make_current.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("fovea_stream_make_current", stream, error);
+            }
+            return (int)mh$.invokeExact(stream, error);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class fovea_stream_synchronize {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_POINTER,
+            fovea_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("fovea_stream_synchronize");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * fovea_status fovea_stream_synchronize(const fovea_stream *stream, fovea_error **error)
+     * }
+     */
+    public static FunctionDescriptor fovea_stream_synchronize$descriptor() {
+        return fovea_stream_synchronize.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * fovea_status fovea_stream_synchronize(const fovea_stream *stream, fovea_error **error)
+     * }
+     */
+    public static MethodHandle fovea_stream_synchronize$handle() {
+        return fovea_stream_synchronize.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * fovea_status fovea_stream_synchronize(const fovea_stream *stream, fovea_error **error)
+     * }
+     */
+    public static MemorySegment fovea_stream_synchronize$address() {
+        return fovea_stream_synchronize.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * fovea_status fovea_stream_synchronize(const fovea_stream *stream, fovea_error **error)
+     * }
+     */
+    public static int fovea_stream_synchronize(MemorySegment stream, MemorySegment error) {
+        var mh$ = fovea_stream_synchronize.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("fovea_stream_synchronize", stream, error);
+            }
+            return (int)mh$.invokeExact(stream, error);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class fovea_stream_free {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
+            fovea_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("fovea_stream_free");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * void fovea_stream_free(fovea_stream *stream)
+     * }
+     */
+    public static FunctionDescriptor fovea_stream_free$descriptor() {
+        return fovea_stream_free.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * void fovea_stream_free(fovea_stream *stream)
+     * }
+     */
+    public static MethodHandle fovea_stream_free$handle() {
+        return fovea_stream_free.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * void fovea_stream_free(fovea_stream *stream)
+     * }
+     */
+    public static MemorySegment fovea_stream_free$address() {
+        return fovea_stream_free.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * void fovea_stream_free(fovea_stream *stream)
+     * }
+     */
+    public static void fovea_stream_free(MemorySegment stream) {
+        var mh$ = fovea_stream_free.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("fovea_stream_free", stream);
+            }
+            mh$.invokeExact(stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class fovea_host_buffer_alloc {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_LONG,
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_POINTER,
+            fovea_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("fovea_host_buffer_alloc");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * fovea_status fovea_host_buffer_alloc(size_t byte_size, int32_t pinned, fovea_host_buffer **out, fovea_error **error)
+     * }
+     */
+    public static FunctionDescriptor fovea_host_buffer_alloc$descriptor() {
+        return fovea_host_buffer_alloc.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * fovea_status fovea_host_buffer_alloc(size_t byte_size, int32_t pinned, fovea_host_buffer **out, fovea_error **error)
+     * }
+     */
+    public static MethodHandle fovea_host_buffer_alloc$handle() {
+        return fovea_host_buffer_alloc.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * fovea_status fovea_host_buffer_alloc(size_t byte_size, int32_t pinned, fovea_host_buffer **out, fovea_error **error)
+     * }
+     */
+    public static MemorySegment fovea_host_buffer_alloc$address() {
+        return fovea_host_buffer_alloc.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * fovea_status fovea_host_buffer_alloc(size_t byte_size, int32_t pinned, fovea_host_buffer **out, fovea_error **error)
+     * }
+     */
+    public static int fovea_host_buffer_alloc(long byte_size, int pinned, MemorySegment out, MemorySegment error) {
+        var mh$ = fovea_host_buffer_alloc.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("fovea_host_buffer_alloc", byte_size, pinned, out, error);
+            }
+            return (int)mh$.invokeExact(byte_size, pinned, out, error);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class fovea_host_buffer_is_pinned {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("fovea_host_buffer_is_pinned");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t fovea_host_buffer_is_pinned(const fovea_host_buffer *buffer)
+     * }
+     */
+    public static FunctionDescriptor fovea_host_buffer_is_pinned$descriptor() {
+        return fovea_host_buffer_is_pinned.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t fovea_host_buffer_is_pinned(const fovea_host_buffer *buffer)
+     * }
+     */
+    public static MethodHandle fovea_host_buffer_is_pinned$handle() {
+        return fovea_host_buffer_is_pinned.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t fovea_host_buffer_is_pinned(const fovea_host_buffer *buffer)
+     * }
+     */
+    public static MemorySegment fovea_host_buffer_is_pinned$address() {
+        return fovea_host_buffer_is_pinned.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t fovea_host_buffer_is_pinned(const fovea_host_buffer *buffer)
+     * }
+     */
+    public static int fovea_host_buffer_is_pinned(MemorySegment buffer) {
+        var mh$ = fovea_host_buffer_is_pinned.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("fovea_host_buffer_is_pinned", buffer);
+            }
+            return (int)mh$.invokeExact(buffer);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class fovea_host_buffer_data {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            fovea_torch_h.C_POINTER,
+            fovea_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("fovea_host_buffer_data");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * void *fovea_host_buffer_data(const fovea_host_buffer *buffer)
+     * }
+     */
+    public static FunctionDescriptor fovea_host_buffer_data$descriptor() {
+        return fovea_host_buffer_data.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * void *fovea_host_buffer_data(const fovea_host_buffer *buffer)
+     * }
+     */
+    public static MethodHandle fovea_host_buffer_data$handle() {
+        return fovea_host_buffer_data.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * void *fovea_host_buffer_data(const fovea_host_buffer *buffer)
+     * }
+     */
+    public static MemorySegment fovea_host_buffer_data$address() {
+        return fovea_host_buffer_data.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * void *fovea_host_buffer_data(const fovea_host_buffer *buffer)
+     * }
+     */
+    public static MemorySegment fovea_host_buffer_data(MemorySegment buffer) {
+        var mh$ = fovea_host_buffer_data.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("fovea_host_buffer_data", buffer);
+            }
+            return (MemorySegment)mh$.invokeExact(buffer);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class fovea_host_buffer_size {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            fovea_torch_h.C_LONG,
+            fovea_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("fovea_host_buffer_size");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * size_t fovea_host_buffer_size(const fovea_host_buffer *buffer)
+     * }
+     */
+    public static FunctionDescriptor fovea_host_buffer_size$descriptor() {
+        return fovea_host_buffer_size.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * size_t fovea_host_buffer_size(const fovea_host_buffer *buffer)
+     * }
+     */
+    public static MethodHandle fovea_host_buffer_size$handle() {
+        return fovea_host_buffer_size.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * size_t fovea_host_buffer_size(const fovea_host_buffer *buffer)
+     * }
+     */
+    public static MemorySegment fovea_host_buffer_size$address() {
+        return fovea_host_buffer_size.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * size_t fovea_host_buffer_size(const fovea_host_buffer *buffer)
+     * }
+     */
+    public static long fovea_host_buffer_size(MemorySegment buffer) {
+        var mh$ = fovea_host_buffer_size.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("fovea_host_buffer_size", buffer);
+            }
+            return (long)mh$.invokeExact(buffer);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class fovea_host_buffer_view {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_POINTER,
+            fovea_torch_h.C_LONG,
+            fovea_torch_h.C_POINTER,
+            fovea_torch_h.C_LONG,
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_POINTER,
+            fovea_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("fovea_host_buffer_view");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * fovea_status fovea_host_buffer_view(const fovea_host_buffer *buffer, size_t offset, const int64_t *shape, size_t rank, fovea_dtype dtype, fovea_tensor **out, fovea_error **error)
+     * }
+     */
+    public static FunctionDescriptor fovea_host_buffer_view$descriptor() {
+        return fovea_host_buffer_view.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * fovea_status fovea_host_buffer_view(const fovea_host_buffer *buffer, size_t offset, const int64_t *shape, size_t rank, fovea_dtype dtype, fovea_tensor **out, fovea_error **error)
+     * }
+     */
+    public static MethodHandle fovea_host_buffer_view$handle() {
+        return fovea_host_buffer_view.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * fovea_status fovea_host_buffer_view(const fovea_host_buffer *buffer, size_t offset, const int64_t *shape, size_t rank, fovea_dtype dtype, fovea_tensor **out, fovea_error **error)
+     * }
+     */
+    public static MemorySegment fovea_host_buffer_view$address() {
+        return fovea_host_buffer_view.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * fovea_status fovea_host_buffer_view(const fovea_host_buffer *buffer, size_t offset, const int64_t *shape, size_t rank, fovea_dtype dtype, fovea_tensor **out, fovea_error **error)
+     * }
+     */
+    public static int fovea_host_buffer_view(MemorySegment buffer, long offset, MemorySegment shape, long rank, int dtype, MemorySegment out, MemorySegment error) {
+        var mh$ = fovea_host_buffer_view.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("fovea_host_buffer_view", buffer, offset, shape, rank, dtype, out, error);
+            }
+            return (int)mh$.invokeExact(buffer, offset, shape, rank, dtype, out, error);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class fovea_host_buffer_free {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
+            fovea_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("fovea_host_buffer_free");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * void fovea_host_buffer_free(fovea_host_buffer *buffer)
+     * }
+     */
+    public static FunctionDescriptor fovea_host_buffer_free$descriptor() {
+        return fovea_host_buffer_free.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * void fovea_host_buffer_free(fovea_host_buffer *buffer)
+     * }
+     */
+    public static MethodHandle fovea_host_buffer_free$handle() {
+        return fovea_host_buffer_free.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * void fovea_host_buffer_free(fovea_host_buffer *buffer)
+     * }
+     */
+    public static MemorySegment fovea_host_buffer_free$address() {
+        return fovea_host_buffer_free.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * void fovea_host_buffer_free(fovea_host_buffer *buffer)
+     * }
+     */
+    public static void fovea_host_buffer_free(MemorySegment buffer) {
+        var mh$ = fovea_host_buffer_free.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("fovea_host_buffer_free", buffer);
+            }
+            mh$.invokeExact(buffer);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class fovea_tensor_to_device_async {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_POINTER,
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_POINTER,
+            fovea_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("fovea_tensor_to_device_async");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * fovea_status fovea_tensor_to_device_async(const fovea_tensor *tensor, fovea_device_type device_type, int32_t device_index, fovea_tensor **out, fovea_error **error)
+     * }
+     */
+    public static FunctionDescriptor fovea_tensor_to_device_async$descriptor() {
+        return fovea_tensor_to_device_async.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * fovea_status fovea_tensor_to_device_async(const fovea_tensor *tensor, fovea_device_type device_type, int32_t device_index, fovea_tensor **out, fovea_error **error)
+     * }
+     */
+    public static MethodHandle fovea_tensor_to_device_async$handle() {
+        return fovea_tensor_to_device_async.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * fovea_status fovea_tensor_to_device_async(const fovea_tensor *tensor, fovea_device_type device_type, int32_t device_index, fovea_tensor **out, fovea_error **error)
+     * }
+     */
+    public static MemorySegment fovea_tensor_to_device_async$address() {
+        return fovea_tensor_to_device_async.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * fovea_status fovea_tensor_to_device_async(const fovea_tensor *tensor, fovea_device_type device_type, int32_t device_index, fovea_tensor **out, fovea_error **error)
+     * }
+     */
+    public static int fovea_tensor_to_device_async(MemorySegment tensor, int device_type, int device_index, MemorySegment out, MemorySegment error) {
+        var mh$ = fovea_tensor_to_device_async.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("fovea_tensor_to_device_async", tensor, device_type, device_index, out, error);
+            }
+            return (int)mh$.invokeExact(tensor, device_type, device_index, out, error);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class fovea_tensor_copy_async {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_POINTER,
+            fovea_torch_h.C_POINTER,
+            fovea_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("fovea_tensor_copy_async");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * fovea_status fovea_tensor_copy_async(const fovea_tensor *source, fovea_tensor *destination, fovea_error **error)
+     * }
+     */
+    public static FunctionDescriptor fovea_tensor_copy_async$descriptor() {
+        return fovea_tensor_copy_async.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * fovea_status fovea_tensor_copy_async(const fovea_tensor *source, fovea_tensor *destination, fovea_error **error)
+     * }
+     */
+    public static MethodHandle fovea_tensor_copy_async$handle() {
+        return fovea_tensor_copy_async.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * fovea_status fovea_tensor_copy_async(const fovea_tensor *source, fovea_tensor *destination, fovea_error **error)
+     * }
+     */
+    public static MemorySegment fovea_tensor_copy_async$address() {
+        return fovea_tensor_copy_async.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * fovea_status fovea_tensor_copy_async(const fovea_tensor *source, fovea_tensor *destination, fovea_error **error)
+     * }
+     */
+    public static int fovea_tensor_copy_async(MemorySegment source, MemorySegment destination, MemorySegment error) {
+        var mh$ = fovea_tensor_copy_async.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("fovea_tensor_copy_async", source, destination, error);
+            }
+            return (int)mh$.invokeExact(source, destination, error);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class fovea_softmax_topk {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_POINTER,
+            fovea_torch_h.C_INT,
+            fovea_torch_h.C_POINTER,
+            fovea_torch_h.C_POINTER,
+            fovea_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("fovea_softmax_topk");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * fovea_status fovea_softmax_topk(const fovea_tensor *logits, int32_t k, fovea_tensor **values, fovea_tensor **indices, fovea_error **error)
+     * }
+     */
+    public static FunctionDescriptor fovea_softmax_topk$descriptor() {
+        return fovea_softmax_topk.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * fovea_status fovea_softmax_topk(const fovea_tensor *logits, int32_t k, fovea_tensor **values, fovea_tensor **indices, fovea_error **error)
+     * }
+     */
+    public static MethodHandle fovea_softmax_topk$handle() {
+        return fovea_softmax_topk.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * fovea_status fovea_softmax_topk(const fovea_tensor *logits, int32_t k, fovea_tensor **values, fovea_tensor **indices, fovea_error **error)
+     * }
+     */
+    public static MemorySegment fovea_softmax_topk$address() {
+        return fovea_softmax_topk.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * fovea_status fovea_softmax_topk(const fovea_tensor *logits, int32_t k, fovea_tensor **values, fovea_tensor **indices, fovea_error **error)
+     * }
+     */
+    public static int fovea_softmax_topk(MemorySegment logits, int k, MemorySegment values, MemorySegment indices, MemorySegment error) {
+        var mh$ = fovea_softmax_topk.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("fovea_softmax_topk", logits, k, values, indices, error);
+            }
+            return (int)mh$.invokeExact(logits, k, values, indices, error);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
     private static final int FOVEA_PIXEL_RGB = (int)0L;
     /**
      * {@snippet lang=c :
