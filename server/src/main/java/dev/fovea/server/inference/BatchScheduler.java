@@ -28,9 +28,16 @@ final class BatchScheduler {
 
         /**
          * Runs one batch of compatible requests, in queue order. Must end every job (see {@link Job}), whatever
-         * happens: the scheduler does not look at a batch again.
+         * happens: the scheduler does not look at a batch again. May return before the jobs have ended (a pipelined
+         * executor stages the next batch while this one computes), as long as they end without another call.
          */
         void run(List<Job> batch);
+
+        /**
+         * Called once on the worker's thread after its last batch, when the scheduler closes; returns once every job
+         * the executor was given has ended.
+         */
+        void stop();
     }
 
     /** A job that is no longer waited for, and the outcome its caller gets. */
@@ -147,17 +154,21 @@ final class BatchScheduler {
 
     private void work(BatchExecutor executor) {
         executor.start();
-        while (true) {
-            List<Job> batch;
-            try {
-                batch = nextBatch();
-            } catch (InterruptedException e) {
-                return;
+        try {
+            while (true) {
+                List<Job> batch;
+                try {
+                    batch = nextBatch();
+                } catch (InterruptedException e) {
+                    return;
+                }
+                if (batch == null) {
+                    return;
+                }
+                executor.run(batch);
             }
-            if (batch == null) {
-                return;
-            }
-            executor.run(batch);
+        } finally {
+            executor.stop();
         }
     }
 

@@ -13,22 +13,46 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * One execution context of a model: its device and the model's shared module, and the run of one batch on them
- * (preprocess, forward, postprocess), including the rerun of a failed batch one request at a time so that a bad input
- * fails only its own request. Native failures become {@link InferenceException}s here.
+ * One execution context of a model: its device and the model's shared module, and a pipeline of three stages per
+ * batch, so that while batch N is in forward, batch N+1 is staged and batch N-1 is postprocessed:
+ * <ol>
+ *   <li><b>stage</b>, on this instance's worker thread (see {@link BatchScheduler}): take the next batch, decode and
+ *       preprocess its pictures or stack its raw tensors into the model's input. Where a CUDA instance copies the
+ *       input into its pinned staging buffer and on to the device on its own stream.
+ *   <li><b>forward</b>, on the shared {@link CpuCompute} threads for a CPU model, on the instance's device thread for
+ *       a CUDA one.
+ *   <li><b>postprocess</b>, on the instance's postprocess thread: outputs to the host, predictions, the callers'
+ *       futures completed; never on a compute thread.
+ * </ol>
+ * A failed batch of several requests is rerun one request at a time, so that a bad input fails only its own
+ * request. Native failures become {@link InferenceException}s here.
  *
- * <p>Threads: every stage runs on this instance's worker thread (see {@link BatchScheduler}) except a CPU model's
- * forward, which goes to the shared {@link CpuCompute} threads. Picture decoding and preprocessing stay on the worker
- * so that large pictures sent to one model never hold a compute thread other models wait for.
+ * <p>Bounds: one batch per instance holds the forward slot, from just before its forward until its postprocess
+ * starts; the worker stages at most one batch ahead and waits for the slot with it, so at most three batches are
+ * between stages per instance (one staged, one in forward or waiting for the postprocess thread, one in
+ * postprocess). A staged batch whose requests died while it waited for the slot loses them before forward, and runs
+ * no forward at all if none is left.
  *
- * <p>Ownership: the instance holds no native memory between batches; the module belongs to {@link ModelRunner}. What a
- * batch allocates (its input tensor, stacking scratch) is freed before the batch's callers hear back. What a CUDA
- * instance will own for itself (its stream, pinned staging buffers) belongs here, made in {@link #start} on the
- * instance's thread.
+ * <p>Threads: picture decoding and preprocessing stay on the worker so that large pictures sent to one model never
+ * hold a compute thread other models wait for. The postprocess and (CUDA) device threads are made in {@link #start}
+ * and stopped in {@link #stop}, which returns once every batch this instance took has ended.
+ *
+ * <p>Ownership: the instance holds no native memory between batches; the module belongs to {@link ModelRunner}. What
+ * a batch allocates (its input tensor, stacking scratch) is a {@link StagedBatch}, freed before the batch's callers
+ * hear back. What a CUDA instance will own for itself (its stream, pinned staging buffers) belongs here, made in
+ * {@link #start} and freed in {@link #stop}.
  */
 final class ModelInstance implements BatchScheduler.BatchExecutor {
 
@@ -40,128 +64,313 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
         Tensor toTensor(List<ImageInput> pictures, Preprocessing spec, Device device);
     }
 
+    /** Runs the module on a batch's input; {@link TorchModule#forward} outside tests. */
+    @FunctionalInterface
+    interface Forward {
+        List<Tensor> run(TorchModule module, Tensor input);
+    }
+
     private final TorchModule module;
     private final ModelRunner.Settings settings;
     private final CpuCompute compute;
     private final ModelRunner.Observer observer;
     private final BatchCounters counters;
     private final Preprocess preprocess;
+    private final Forward forward;
     private final boolean onCpu;
+    /** Held by the batch in forward until its postprocess starts (or its reruns end, if forward failed). */
+    private final Semaphore forwardSlot = new Semaphore(1);
+    /** Made in {@link #start}. */
+    private ExecutorService postprocessThread;
+    /** A CUDA instance's forward thread, made in {@link #start}; null for a CPU instance. */
+    private ExecutorService deviceThread;
 
     ModelInstance(TorchModule module, ModelRunner.Settings settings, CpuCompute compute,
-            ModelRunner.Observer observer, BatchCounters counters, Preprocess preprocess) {
+            ModelRunner.Observer observer, BatchCounters counters, Preprocess preprocess, Forward forward) {
         this.module = Objects.requireNonNull(module, "module");
         this.settings = Objects.requireNonNull(settings, "settings");
         this.compute = Objects.requireNonNull(compute, "compute");
         this.observer = Objects.requireNonNull(observer, "observer");
         this.counters = Objects.requireNonNull(counters, "counters");
         this.preprocess = Objects.requireNonNull(preprocess, "preprocess");
+        this.forward = Objects.requireNonNull(forward, "forward");
         this.onCpu = settings.device().equals(Device.CPU);
     }
 
     /**
-     * With OpenMP, libtorch's thread count is per calling thread. A CUDA instance takes the model's count for its
-     * own thread. A CPU instance preprocesses on one thread: with more, this thread would start an OpenMP team of its
-     * own, and the process would hold more teams than {@link CpuCompute} has threads (see there why that is slow).
+     * With OpenMP, libtorch's thread count is per calling thread. A CUDA instance's device thread takes the model's
+     * count. A CPU instance stages on one thread: with more, this thread would start an OpenMP team of its own, and
+     * the process would hold more teams than {@link CpuCompute} has threads (see there why that is slow). The
+     * postprocess thread runs no parallel work either way.
      */
     @Override
     public void start() {
+        String name = Thread.currentThread().getName();
         if (onCpu) {
             TorchRuntime.setIntraOpThreads(1);
-        } else if (settings.intraOpThreads() > 0) {
-            TorchRuntime.setIntraOpThreads(settings.intraOpThreads());
+        } else {
+            if (settings.intraOpThreads() > 0) {
+                TorchRuntime.setIntraOpThreads(settings.intraOpThreads());
+            }
+            deviceThread = oneThread(name + "-device", settings.intraOpThreads());
+        }
+        postprocessThread = oneThread(name + "-postprocess", 1);
+    }
+
+    private static ExecutorService oneThread(String name, int intraOpThreads) {
+        return Executors.newSingleThreadExecutor(task -> Thread.ofPlatform().name(name).daemon().unstarted(() -> {
+            if (intraOpThreads > 0) {
+                TorchRuntime.setIntraOpThreads(intraOpThreads);
+            }
+            task.run();
+        }));
+    }
+
+    /**
+     * Called once on the worker's thread after its last batch: waits for the batch in forward and the postprocess
+     * thread's work, then stops the instance's threads. An interrupt stops the wait for the postprocess thread,
+     * which still ends what it was given.
+     */
+    @Override
+    public void stop() {
+        forwardSlot.acquireUninterruptibly();
+        forwardSlot.release();
+        postprocessThread.shutdown();
+        try {
+            while (!postprocessThread.awaitTermination(1, TimeUnit.MINUTES)) {
+                log.warning("model " + settings.modelName() + " is still postprocessing a batch");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (deviceThread != null) {
+            deviceThread.shutdown();
         }
     }
 
     /** A job's result: its predictions, or why it failed. */
-    private record Outcome(Predictions predictions, InferenceException failure) {}
-
-    @Override
-    public void run(List<Job> batch) {
-        List<Outcome> outcomes = new ArrayList<>(batch.size());
-        try {
-            try {
-                for (Predictions predictions : runOnce(batch)) {
-                    outcomes.add(new Outcome(predictions, null));
-                }
-            } catch (InferenceException e) {
-                // One bad image must not fail the other callers' requests that shared its batch: run each alone.
-                if (batch.size() == 1) {
-                    outcomes.add(new Outcome(null, e));
-                } else {
-                    for (Job job : batch) {
-                        outcomes.add(runAlone(job));
-                    }
-                }
-            }
-        } catch (RuntimeException | Error e) {
-            log.log(Level.SEVERE, "model " + settings.modelName() + " failed unexpectedly", e);
-            InferenceException failure = new InferenceException(InferenceException.Reason.MODEL_ERROR,
-                    "model " + settings.modelName() + " failed: " + e, e);
-            outcomes.forEach(outcome -> {
-                if (outcome.predictions() != null) {
-                    outcome.predictions().close();
-                }
-            });
-            outcomes.clear();
-            batch.forEach(job -> outcomes.add(new Outcome(null, failure)));
-        } finally {
-            // Freed before the callers hear back: predictions view output memory, never request memory.
-            for (Job job : batch) {
-                job.request().memory().close();
-            }
-        }
-        for (int i = 0; i < batch.size(); i++) {
-            Outcome outcome = outcomes.get(i);
-            if (outcome.failure() != null) {
-                batch.get(i).result().completeExceptionally(outcome.failure());
-            } else {
-                batch.get(i).result().complete(outcome.predictions());
+    private record Outcome(Predictions predictions, InferenceException failure) {
+        void close() {
+            if (predictions != null) {
+                predictions.close();
             }
         }
     }
 
-    private Outcome runAlone(Job job) {
+    /**
+     * Stages {@code batch} and hands it to forward; returns once it is there (or ended), usually before its forward
+     * is done, so the worker can stage the next one meanwhile.
+     */
+    @Override
+    public void run(List<Job> batch) {
+        StagedBatch staged;
         try {
-            return new Outcome(runOnce(List.of(job)).getFirst(), null);
+            staged = stage(batch);
+        } catch (InferenceException e) {
+            List<Outcome> outcomes;
+            forwardSlot.acquireUninterruptibly();
+            try {
+                outcomes = rerunAlone(batch, e);
+            } catch (RuntimeException | Error unexpected) {
+                outcomes = unexpected(batch, unexpected);
+            } finally {
+                forwardSlot.release();
+            }
+            end(batch, outcomes);
+            return;
+        } catch (RuntimeException | Error e) {
+            end(batch, unexpected(batch, e));
+            return;
+        }
+        // Waits while the previous batch is in forward; closing the scheduler lets it finish rather than interrupt it.
+        forwardSlot.acquireUninterruptibly();
+        if (!staged.dropDead(settings.modelName())) {
+            staged.close();
+            forwardSlot.release();
+            return;
+        }
+        CompletableFuture<List<Tensor>> outputs;
+        try {
+            outputs = forwardAsync(staged);
+        } catch (RuntimeException e) {
+            staged.close();
+            forwardSlot.release();
+            List<Job> live = staged.liveJobs();
+            end(live, unexpected(live, e));
+            return;
+        }
+        outputs.whenComplete((tensors, failure) -> postprocessThread.execute(() -> finish(staged, tensors, failure)));
+    }
+
+    /**
+     * On the postprocess thread: the batch's forward is over. Frees the input, lets the next batch into forward,
+     * makes every live job's predictions and ends the jobs.
+     */
+    private void finish(StagedBatch staged, List<Tensor> outputs, Throwable failure) {
+        List<Job> live = staged.liveJobs();
+        List<Outcome> outcomes;
+        boolean holdingSlot = true;
+        try {
+            if (failure != null) {
+                outcomes = rerunAlone(live, cause(failure));
+            } else {
+                List<Tensor> owned;
+                try {
+                    owned = ownedOutputs(outputs, staged.input());
+                } finally {
+                    staged.close();
+                    forwardSlot.release();
+                    holdingSlot = false;
+                }
+                outcomes = postprocessOrRerun(staged, owned, live);
+            }
+        } catch (RuntimeException | Error e) {
+            outcomes = unexpected(live, e);
+        } finally {
+            staged.close();
+            if (holdingSlot) {
+                forwardSlot.release();
+            }
+        }
+        end(live, outcomes);
+    }
+
+    private List<Outcome> postprocessOrRerun(StagedBatch staged, List<Tensor> outputs, List<Job> live) {
+        try {
+            List<Outcome> outcomes = new ArrayList<>(live.size());
+            for (Predictions predictions : postprocess(staged, outputs)) {
+                outcomes.add(new Outcome(predictions, null));
+            }
+            return outcomes;
+        } catch (InferenceException e) {
+            return rerunAlone(live, e);
+        }
+    }
+
+    /** The forward failure a future carries, unwrapped. */
+    private static InferenceException cause(Throwable failure) {
+        Throwable cause = failure instanceof CompletionException && failure.getCause() != null
+                ? failure.getCause() : failure;
+        if (cause instanceof InferenceException e) {
+            return e;
+        }
+        if (cause instanceof RuntimeException e) {
+            throw e;
+        }
+        if (cause instanceof Error e) {
+            throw e;
+        }
+        throw new IllegalStateException(cause);
+    }
+
+    /** After {@code failure} of a batch of {@code jobs}: the outcome of each job run alone, or the failure itself. */
+    private List<Outcome> rerunAlone(List<Job> jobs, InferenceException failure) {
+        List<Outcome> outcomes = new ArrayList<>(jobs.size());
+        if (jobs.size() == 1) {
+            outcomes.add(new Outcome(null, failure));
+            return outcomes;
+        }
+        // One bad image must not fail the other callers' requests that shared its batch: run each alone.
+        try {
+            for (Job job : jobs) {
+                outcomes.add(runAlone(job));
+            }
+        } catch (RuntimeException | Error e) {
+            outcomes.forEach(Outcome::close);
+            throw e;
+        }
+        return outcomes;
+    }
+
+    /** All three stages for one job, on this thread (waiting for its forward). */
+    private Outcome runAlone(Job job) {
+        try (StagedBatch staged = stage(List.of(job))) {
+            List<Tensor> outputs = ownedOutputs(await(forwardAsync(staged)), staged.input());
+            return new Outcome(postprocess(staged, outputs).getFirst(), null);
         } catch (InferenceException e) {
             return new Outcome(null, e);
         }
     }
 
-    /** One result per job, in order. */
-    private List<Predictions> runOnce(List<Job> batch) {
+    private List<Outcome> unexpected(List<Job> jobs, Throwable e) {
+        log.log(Level.SEVERE, "model " + settings.modelName() + " failed unexpectedly", e);
+        InferenceException failure = new InferenceException(InferenceException.Reason.MODEL_ERROR,
+                "model " + settings.modelName() + " failed: " + e, e);
+        List<Outcome> outcomes = new ArrayList<>(jobs.size());
+        jobs.forEach(job -> outcomes.add(new Outcome(null, failure)));
+        return outcomes;
+    }
+
+    /**
+     * Ends every job with its outcome. Frees their memory first: predictions view output memory, never request
+     * memory, and a caller that hears back never races a free.
+     */
+    private static void end(List<Job> jobs, List<Outcome> outcomes) {
+        for (Job job : jobs) {
+            job.request().memory().close();
+        }
+        for (int i = 0; i < jobs.size(); i++) {
+            Outcome outcome = outcomes.get(i);
+            if (outcome.failure() != null) {
+                jobs.get(i).result().completeExceptionally(outcome.failure());
+            } else {
+                jobs.get(i).result().complete(outcome.predictions());
+            }
+        }
+    }
+
+    /** The batch's model input, made on this thread. */
+    private StagedBatch stage(List<Job> batch) {
         long start = System.nanoTime();
-        counters.batchStarted();
         List<InputImage> images = new ArrayList<>();
         for (Job job : batch) {
             images.addAll(job.request().images());
         }
-        boolean pictures = images.getFirst() instanceof InputImage.Picture;
-        try (Arena scratch = Arena.ofConfined();
-                Tensor input = pictures ? preprocess(images) : stackTensors(images, scratch)) {
-            long preprocessed = System.nanoTime();
-            List<Tensor> outputs = pictures ? forward(input, true) : ownedOutputs(forward(input, false), input);
-            long inferred = System.nanoTime();
-            try (Postprocessor postprocessor = new Postprocessor(outputs, images.size(), settings)) {
-                List<Predictions> results = new ArrayList<>(batch.size());
-                int offset = 0;
-                observer.batchRan(images.size(), preprocessed - start, inferred - preprocessed);
-                try {
-                    for (Job job : batch) {
-                        InferenceRequest request = job.request();
+        if (images.getFirst() instanceof InputImage.Picture) {
+            return new StagedBatch(batch, null, preprocess(images), true, start);
+        }
+        Arena scratch = Arena.ofShared();
+        try {
+            Tensor input = stackTensors(images, scratch);
+            if (!onCpu) {
+                scratch.close(); // the device copy is made
+                scratch = null;
+            }
+            return new StagedBatch(batch, scratch, input, false, start);
+        } catch (RuntimeException | Error e) {
+            if (scratch != null) {
+                scratch.close();
+            }
+            throw e;
+        }
+    }
+
+    /** One result per live job of {@code staged}, in order; takes {@code outputs}. */
+    private List<Predictions> postprocess(StagedBatch staged, List<Tensor> outputs) {
+        long start = staged.startNanos();
+        long staging = staged.stagedNanos() - start;
+        // The wait for the forward slot and for a compute thread count as compute.
+        long inference = staged.forwardedNanos() - staged.stagedNanos();
+        try (Postprocessor postprocessor = new Postprocessor(outputs, staged.images(), settings)) {
+            List<Predictions> results = new ArrayList<>(staged.jobs().size());
+            int offset = 0;
+            observer.batchRan(staged.images(), staging, inference);
+            try {
+                for (int i = 0; i < staged.jobs().size(); i++) {
+                    InferenceRequest request = staged.jobs().get(i).request();
+                    if (staged.live(i)) {
                         long postprocessStart = System.nanoTime();
                         results.add(postprocessor.predictions(request, offset, new long[] {
-                            start - request.arrivalNanos(), preprocessed - start, inferred - preprocessed}));
+                            start - request.arrivalNanos(), staging, inference}));
                         observer.requestRan(start - request.arrivalNanos(), System.nanoTime() - postprocessStart);
-                        offset += request.images().size();
                     }
-                } catch (RuntimeException e) {
-                    results.forEach(Predictions::close);
-                    throw e;
+                    offset += request.images().size();
                 }
-                return results;
+            } catch (RuntimeException e) {
+                results.forEach(Predictions::close);
+                throw e;
             }
+            return results;
         }
     }
 
@@ -228,20 +437,52 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
     }
 
     /**
-     * Runs the module: a CPU model's on a shared compute thread (the time it waits for one counts as compute), a
-     * CUDA model's here.
+     * Starts the module on {@code staged}'s input: a CPU model's on a shared compute thread, a CUDA model's on this
+     * instance's device thread. The future completes on that thread.
      */
-    private List<Tensor> forward(Tensor input, boolean pictures) {
-        if (onCpu) {
-            return compute.run(settings.intraOpThreads(), () -> counters.countingForward(() -> forwardHere(input,
-                    pictures)));
+    private CompletableFuture<List<Tensor>> forwardAsync(StagedBatch staged) {
+        counters.batchStarted();
+        Supplier<List<Tensor>> work = () -> {
+            List<Tensor> outputs = counters.countingForward(() -> forwardHere(staged.input(), staged.pictures()));
+            staged.forwarded();
+            return outputs;
+        };
+        return onCpu ? compute.submit(settings.intraOpThreads(), work)
+                : CompletableFuture.supplyAsync(work, deviceThread);
+    }
+
+    /**
+     * The future's value. Waits even when interrupted, since the work uses memory the caller frees afterwards; the
+     * interrupt is kept for the caller.
+     */
+    private static <T> T await(CompletableFuture<T> future) {
+        boolean interrupted = false;
+        try {
+            while (true) {
+                try {
+                    return future.get();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                } catch (ExecutionException e) {
+                    if (e.getCause() instanceof RuntimeException runtime) {
+                        throw runtime;
+                    }
+                    if (e.getCause() instanceof Error error) {
+                        throw error;
+                    }
+                    throw new IllegalStateException(e.getCause());
+                }
+            }
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
-        return counters.countingForward(() -> forwardHere(input, pictures));
     }
 
     private List<Tensor> forwardHere(Tensor input, boolean pictures) {
         try {
-            return module.forward(input);
+            return forward.run(module, input);
         } catch (NativeException e) {
             // A raw tensor the model rejects is the caller's mistake; a preprocessed picture it rejects is ours.
             throw translate(e, !pictures);
