@@ -107,7 +107,9 @@ final class BatchScheduler {
                                 + " has " + queueCapacity + " requests queued; retry later");
                     } else {
                         queue.addLast(job);
-                        changed.signalAll();
+                        // One waiting worker is enough for one job (none is woken if all are busy); a worker that
+                        // leaves jobs behind passes the signal on (see nextBatch).
+                        changed.signal();
                     }
                 }
             } finally {
@@ -181,7 +183,11 @@ final class BatchScheduler {
         try {
             lock.lockInterruptibly();
             try {
-                return formBatch(dropped);
+                List<Job> batch = formBatch(dropped);
+                if (!queue.isEmpty()) {
+                    changed.signal();
+                }
+                return batch;
             } finally {
                 lock.unlock();
             }
