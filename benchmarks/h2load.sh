@@ -18,7 +18,6 @@ jar=${JAR:-}
 requests=${REQUESTS:-50000}
 requests_one=${REQUESTS_ONE:-5000}
 warm_up=${WARM_UP:-30000}
-port=8104
 
 source scripts/java-home.sh
 fovea_use_java
@@ -74,12 +73,13 @@ PYTHON
 
 # shellcheck disable=SC2086
 java --enable-native-access=ALL-UNNAMED -jar "$jar" serve --model-repository "$work/repo" --host 127.0.0.1 \
-  --port "$port" --metrics-port -1 --http-port -1 ${SERVE_OPTIONS:-} >"$work/server.log" 2>&1 &
+  --port 0 --metrics-port -1 --http-port -1 ${SERVE_OPTIONS:-} >"$work/server.log" 2>&1 &
 server_pid=$!
 until grep -q "^fovea: serving" "$work/server.log"; do
   kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; echo "h2load: the server exited" >&2; exit 1; }
   sleep 0.3
 done
+port=$(sed -n 's/^fovea: serving .* on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/server.log")
 
 # h2load counts HTTP 200 as success, and gRPC sends its errors with a 200: check once that the frame gets an answer.
 /usr/bin/python3 - "$work" "$port" <<'PYTHON'

@@ -1,5 +1,7 @@
 package dev.fovea.server.inference;
 
+import dev.fovea.torch.NativeException;
+
 /**
  * Why a request did not produce predictions. The gRPC layer maps each reason to a status code; nothing here knows
  * about gRPC.
@@ -38,5 +40,21 @@ public final class InferenceException extends RuntimeException {
 
     public Reason reason() {
         return reason;
+    }
+
+    /**
+     * A native failure of model {@code modelName}, in these terms: out of memory is OUT_OF_MEMORY; an input the
+     * native side rejects is INVALID_INPUT when it is the caller's ({@code callersInput}: a raw tensor, a picture to
+     * decode) and MODEL_ERROR when the server made it (a preprocessed picture); anything else is MODEL_ERROR.
+     */
+    static InferenceException fromNative(NativeException e, boolean callersInput, String modelName) {
+        if (e.kind() == NativeException.Kind.OUT_OF_MEMORY) {
+            return new InferenceException(Reason.OUT_OF_MEMORY, e.getMessage(), e);
+        }
+        if (callersInput && (e.kind() == NativeException.Kind.INVALID_ARGUMENT
+                || e.kind() == NativeException.Kind.TORCH)) {
+            return new InferenceException(Reason.INVALID_INPUT, e.getMessage(), e);
+        }
+        return new InferenceException(Reason.MODEL_ERROR, "model " + modelName + " failed: " + e.getMessage(), e);
     }
 }

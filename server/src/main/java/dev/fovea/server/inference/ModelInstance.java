@@ -1,15 +1,10 @@
 package dev.fovea.server.inference;
 
 import dev.fovea.torch.Device;
-import dev.fovea.torch.ImageInput;
 import dev.fovea.torch.NativeException;
-import dev.fovea.torch.Preprocessing;
-import dev.fovea.torch.Preprocessor;
 import dev.fovea.torch.Tensor;
 import dev.fovea.torch.TorchModule;
 import dev.fovea.torch.TorchRuntime;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -28,9 +23,9 @@ import java.util.logging.Logger;
  * One execution context of a model: its device and the model's shared module, and a pipeline of three stages per
  * batch, so that while batch N is in forward, batch N+1 is staged and batch N-1 is postprocessed:
  * <ol>
- *   <li><b>stage</b>, on this instance's worker thread (see {@link BatchScheduler}): take the next batch, decode and
- *       preprocess its pictures or stack its raw tensors into the model's input. Where a CUDA instance copies the
- *       input into its pinned staging buffer and on to the device on its own stream.
+ *   <li><b>stage</b>, on this instance's worker thread (see {@link BatchScheduler}): take the next batch and make
+ *       the model's input from it ({@link Staging}: decode and preprocess pictures or stack raw tensors; a CUDA
+ *       instance's pinned copy and host-to-device copy on its own stream).
  *   <li><b>forward</b>, on the shared {@link CpuCompute} threads for a CPU model, on the instance's device thread for
  *       a CUDA one.
  *   <li><b>postprocess</b>, on the instance's postprocess thread: outputs to the host, predictions, the callers'
@@ -58,12 +53,6 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
 
     private static final Logger log = Logger.getLogger(ModelInstance.class.getName());
 
-    /** Turns a batch's pictures into the model's input tensor; {@link Preprocessor#toTensor} outside tests. */
-    @FunctionalInterface
-    interface Preprocess {
-        Tensor toTensor(List<ImageInput> pictures, Preprocessing spec, Device device);
-    }
-
     /** Runs the module on a batch's input; {@link TorchModule#forward} outside tests. */
     @FunctionalInterface
     interface Forward {
@@ -75,7 +64,7 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
     private final CpuCompute compute;
     private final ModelRunner.Observer observer;
     private final BatchCounters counters;
-    private final Preprocess preprocess;
+    private final Staging staging;
     private final Forward forward;
     private final boolean onCpu;
     /** Held by the batch in forward until its postprocess starts (or its reruns end, if forward failed). */
@@ -86,13 +75,13 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
     private ExecutorService deviceThread;
 
     ModelInstance(TorchModule module, ModelRunner.Settings settings, CpuCompute compute,
-            ModelRunner.Observer observer, BatchCounters counters, Preprocess preprocess, Forward forward) {
+            ModelRunner.Observer observer, BatchCounters counters, Staging.Preprocess preprocess, Forward forward) {
         this.module = Objects.requireNonNull(module, "module");
         this.settings = Objects.requireNonNull(settings, "settings");
         this.compute = Objects.requireNonNull(compute, "compute");
         this.observer = Objects.requireNonNull(observer, "observer");
         this.counters = Objects.requireNonNull(counters, "counters");
-        this.preprocess = Objects.requireNonNull(preprocess, "preprocess");
+        this.staging = new Staging(settings, preprocess);
         this.forward = Objects.requireNonNull(forward, "forward");
         this.onCpu = settings.device().equals(Device.CPU);
     }
@@ -165,7 +154,7 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
     public void run(List<Job> batch) {
         StagedBatch staged;
         try {
-            staged = stage(batch);
+            staged = staging.stage(batch);
         } catch (InferenceException e) {
             List<Outcome> outcomes;
             forwardSlot.acquireUninterruptibly();
@@ -216,7 +205,7 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
             } else {
                 List<Tensor> owned;
                 try {
-                    owned = ownedOutputs(outputs, staged.input());
+                    owned = Staging.ownedOutputs(outputs, staged.input());
                 } finally {
                     staged.close();
                     forwardSlot.release();
@@ -284,8 +273,8 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
 
     /** All three stages for one job, on this thread (waiting for its forward). */
     private Outcome runAlone(Job job) {
-        try (StagedBatch staged = stage(List.of(job))) {
-            List<Tensor> outputs = ownedOutputs(await(forwardAsync(staged)), staged.input());
+        try (StagedBatch staged = staging.stage(List.of(job))) {
+            List<Tensor> outputs = Staging.ownedOutputs(await(forwardAsync(staged)), staged.input());
             return new Outcome(postprocess(staged, outputs).getFirst(), null);
         } catch (InferenceException e) {
             return new Outcome(null, e);
@@ -319,32 +308,6 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
         }
     }
 
-    /** The batch's model input, made on this thread. */
-    private StagedBatch stage(List<Job> batch) {
-        long start = System.nanoTime();
-        List<InputImage> images = new ArrayList<>();
-        for (Job job : batch) {
-            images.addAll(job.request().images());
-        }
-        if (images.getFirst() instanceof InputImage.Picture) {
-            return new StagedBatch(batch, null, preprocess(images), true, start);
-        }
-        Arena scratch = Arena.ofShared();
-        try {
-            Tensor input = stackTensors(images, scratch);
-            if (!onCpu) {
-                scratch.close(); // the device copy is made
-                scratch = null;
-            }
-            return new StagedBatch(batch, scratch, input, false, start);
-        } catch (RuntimeException | Error e) {
-            if (scratch != null) {
-                scratch.close();
-            }
-            throw e;
-        }
-    }
-
     /** One result per live job of {@code staged}, in order; takes {@code outputs}. */
     private List<Predictions> postprocess(StagedBatch staged, List<Tensor> outputs) {
         long start = staged.startNanos();
@@ -372,68 +335,6 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
             }
             return results;
         }
-    }
-
-    private Tensor preprocess(List<InputImage> images) {
-        List<ImageInput> pictures = new ArrayList<>(images.size());
-        for (InputImage image : images) {
-            pictures.add(((InputImage.Picture) image).image());
-        }
-        try {
-            return preprocess.toTensor(pictures, settings.preprocessing(), settings.device());
-        } catch (NativeException e) {
-            throw translate(e, true);
-        }
-    }
-
-    /** Copies same-shaped tensors (batches only hold compatible requests) into one [n, ...] batch. */
-    private Tensor stackTensors(List<InputImage> images, Arena scratch) {
-        InputImage.Tensor first = (InputImage.Tensor) images.getFirst();
-        long bytesEach = first.data().byteSize();
-        MemorySegment stacked = scratch.allocate(bytesEach * images.size(), 16);
-        for (int i = 0; i < images.size(); i++) {
-            MemorySegment.copy(((InputImage.Tensor) images.get(i)).data(), 0, stacked, i * bytesEach, bytesEach);
-        }
-        long[] shape = new long[first.shape().length + 1];
-        shape[0] = images.size();
-        System.arraycopy(first.shape(), 0, shape, 1, first.shape().length);
-        Tensor host = Tensor.wrap(stacked, first.dtype(), shape);
-        if (onCpu) {
-            return host;
-        }
-        try (host) {
-            return host.to(settings.device());
-        }
-    }
-
-    /**
-     * The outputs, with every one that shares memory with {@code input} (a model returning {@code x} or
-     * {@code x.view(...)}) replaced by a copy. A stacked tensor input is a view of the batch's scratch arena, freed when
-     * the batch is done, while outputs live on until the responses are sent.
-     */
-    private static List<Tensor> ownedOutputs(List<Tensor> outputs, Tensor input) {
-        if (!input.device().equals(Device.CPU)) {
-            return outputs;
-        }
-        MemorySegment inputBytes = input.data();
-        List<Tensor> owned = new ArrayList<>(outputs.size());
-        try {
-            for (Tensor output : outputs) {
-                boolean sharesInput = output.device().equals(Device.CPU)
-                        && inputBytes.asOverlappingSlice(output.data()).isPresent();
-                owned.add(sharesInput ? output.to(Device.CPU) : output);
-            }
-        } catch (RuntimeException e) {
-            owned.forEach(Tensor::close);
-            outputs.forEach(Tensor::close);
-            throw e;
-        }
-        for (Tensor output : outputs) {
-            if (!owned.contains(output)) {
-                output.close();
-            }
-        }
-        return owned;
     }
 
     /**
@@ -485,19 +386,7 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
             return forward.run(module, input);
         } catch (NativeException e) {
             // A raw tensor the model rejects is the caller's mistake; a preprocessed picture it rejects is ours.
-            throw translate(e, !pictures);
+            throw InferenceException.fromNative(e, !pictures, settings.modelName());
         }
-    }
-
-    private InferenceException translate(NativeException e, boolean callersInput) {
-        if (e.kind() == NativeException.Kind.OUT_OF_MEMORY) {
-            return new InferenceException(InferenceException.Reason.OUT_OF_MEMORY, e.getMessage(), e);
-        }
-        if (callersInput && (e.kind() == NativeException.Kind.INVALID_ARGUMENT
-                || e.kind() == NativeException.Kind.TORCH)) {
-            return new InferenceException(InferenceException.Reason.INVALID_INPUT, e.getMessage(), e);
-        }
-        return new InferenceException(InferenceException.Reason.MODEL_ERROR,
-                "model " + settings.modelName() + " failed: " + e.getMessage(), e);
     }
 }

@@ -82,7 +82,7 @@ public final class ModelRunner implements AutoCloseable {
 
     /** With other preprocessing and forward stages, so tests can hold a batch in them. */
     ModelRunner(TorchModule module, Settings settings, CpuCompute compute, Observer observer,
-            ModelInstance.Preprocess preprocess, ModelInstance.Forward forward) {
+            Staging.Preprocess preprocess, ModelInstance.Forward forward) {
         this.module = Objects.requireNonNull(module, "module");
         this.settings = Objects.requireNonNull(settings, "settings");
         List<ModelInstance> instances = new ArrayList<>(settings.instances());
