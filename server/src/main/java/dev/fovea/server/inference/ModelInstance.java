@@ -31,8 +31,11 @@ import java.util.logging.Logger;
  *   <li><b>postprocess</b>, on the instance's postprocess thread: outputs to the host, predictions, the callers'
  *       futures completed; never on a compute thread.
  * </ol>
- * A failed batch of several requests is rerun one request at a time, so that a bad input fails only its own
- * request. Native failures become {@link InferenceException}s here.
+ * A failed batch of several requests is rerun one request at a time, all three stages on the thread that found the
+ * failure (the worker for staging, the postprocess thread for forward and postprocess), so that a bad input fails
+ * only its own request; native failures become {@link InferenceException}s ({@link InferenceException#fromNative}).
+ * A rerun after a failed forward keeps the forward slot; one after a failed postprocess (the slot already passed on)
+ * may run beside the next batch's forward.
  *
  * <p>Bounds: one batch per instance holds the forward slot, from just before its forward until its postprocess
  * starts; the worker stages at most one batch ahead and waits for the slot with it, so at most three batches are
@@ -311,20 +314,20 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
     /** One result per live job of {@code staged}, in order; takes {@code outputs}. */
     private List<Predictions> postprocess(StagedBatch staged, List<Tensor> outputs) {
         long start = staged.startNanos();
-        long staging = staged.stagedNanos() - start;
+        long stagingNanos = staged.stagedNanos() - start;
         // The wait for the forward slot and for a compute thread count as compute.
         long inference = staged.forwardedNanos() - staged.stagedNanos();
         try (Postprocessor postprocessor = new Postprocessor(outputs, staged.images(), settings)) {
             List<Predictions> results = new ArrayList<>(staged.jobs().size());
             int offset = 0;
-            observer.batchRan(staged.images(), staging, inference);
+            observer.batchRan(staged.images(), stagingNanos, inference);
             try {
                 for (int i = 0; i < staged.jobs().size(); i++) {
                     InferenceRequest request = staged.jobs().get(i).request();
                     if (staged.live(i)) {
                         long postprocessStart = System.nanoTime();
                         results.add(postprocessor.predictions(request, offset, new long[] {
-                            start - request.arrivalNanos(), staging, inference}));
+                            start - request.arrivalNanos(), stagingNanos, inference}));
                         observer.requestRan(start - request.arrivalNanos(), System.nanoTime() - postprocessStart);
                     }
                     offset += request.images().size();
