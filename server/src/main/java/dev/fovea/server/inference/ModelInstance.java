@@ -13,8 +13,6 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Semaphore;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -34,14 +32,11 @@ import java.util.logging.Logger;
  * A failed batch of several requests is rerun one request at a time, all three stages on the thread that found the
  * failure (the worker for staging, the postprocess thread for forward and postprocess), so that a bad input fails
  * only its own request; native failures become {@link InferenceException}s ({@link InferenceException#fromNative}).
- * A rerun after a failed forward keeps the forward slot; one after a failed postprocess (the slot already passed on)
- * may run beside the next batch's forward.
+ * Reruns may run beside the next batch's forward (one more forward of this instance for a while).
  *
- * <p>Bounds: one batch per instance holds the forward slot, from just before its forward until its postprocess
- * starts; the worker stages at most one batch ahead and waits for the slot with it, so at most three batches are
- * between stages per instance (one staged, one in forward or waiting for the postprocess thread, one in
- * postprocess). A staged batch whose requests died while it waited for the slot loses them before forward, and runs
- * no forward at all if none is left.
+ * <p>Bounds ({@link ForwardGate}): one batch in forward, at most one staged ahead, at most one waiting for the
+ * postprocess thread beside the one it runs. A staged batch whose requests died before its forward starts loses them
+ * then, and runs no forward at all if none is left.
  *
  * <p>Threads: picture decoding and preprocessing stay on the worker so that large pictures sent to one model never
  * hold a compute thread other models wait for. The postprocess and (CUDA) device threads are made in {@link #start}
@@ -70,8 +65,7 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
     private final Staging staging;
     private final Forward forward;
     private final boolean onCpu;
-    /** Held by the batch in forward until its postprocess starts (or its reruns end, if forward failed). */
-    private final Semaphore forwardSlot = new Semaphore(1);
+    private final ForwardGate gate = new ForwardGate(this::startForward);
     /** Made in {@link #start}. */
     private ExecutorService postprocessThread;
     /** A CUDA instance's forward thread, made in {@link #start}; null for a CPU instance. */
@@ -119,22 +113,13 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
     }
 
     /**
-     * Called once on the worker's thread after its last batch: waits for the batch in forward and the postprocess
-     * thread's work, then stops the instance's threads. An interrupt stops the wait for the postprocess thread,
-     * which still ends what it was given.
+     * Called once on the worker's thread after its last batch: waits until every batch this instance took has ended
+     * (a forward is waited for, not interrupted: its memory is freed after it), then stops the instance's threads.
      */
     @Override
     public void stop() {
-        forwardSlot.acquireUninterruptibly();
-        forwardSlot.release();
+        gate.awaitIdle();
         postprocessThread.shutdown();
-        try {
-            while (!postprocessThread.awaitTermination(1, TimeUnit.MINUTES)) {
-                log.warning("model " + settings.modelName() + " is still postprocessing a batch");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
         if (deviceThread != null) {
             deviceThread.shutdown();
         }
@@ -150,8 +135,9 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
     }
 
     /**
-     * Stages {@code batch} and hands it to forward; returns once it is there (or ended), usually before its forward
-     * is done, so the worker can stage the next one meanwhile.
+     * Stages {@code batch} and hands it to forward through the {@link ForwardGate}: returns once it has entered forward
+     * (or ended), usually before its forward is done, so the worker stages the next one meanwhile, never more than one
+     * ahead.
      */
     @Override
     public void run(List<Job> batch) {
@@ -160,13 +146,10 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
             staged = staging.stage(batch);
         } catch (InferenceException e) {
             List<Outcome> outcomes;
-            forwardSlot.acquireUninterruptibly();
             try {
                 outcomes = rerunAlone(batch, e);
             } catch (RuntimeException | Error unexpected) {
                 outcomes = unexpected(batch, unexpected);
-            } finally {
-                forwardSlot.release();
             }
             end(batch, outcomes);
             return;
@@ -174,34 +157,44 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
             end(batch, unexpected(batch, e));
             return;
         }
-        // Waits while the previous batch is in forward; closing the scheduler lets it finish rather than interrupt it.
-        forwardSlot.acquireUninterruptibly();
+        gate.enter(staged);
+    }
+
+    /**
+     * Drops the batch's dead jobs and starts its forward; returns false, the batch ended, if no job was left or
+     * forward could not start.
+     */
+    private boolean startForward(StagedBatch staged) {
         if (!staged.dropDead(settings.modelName())) {
             staged.close();
-            forwardSlot.release();
-            return;
+            return false;
         }
         CompletableFuture<List<Tensor>> outputs;
         try {
             outputs = forwardAsync(staged);
         } catch (RuntimeException e) {
             staged.close();
-            forwardSlot.release();
             List<Job> live = staged.liveJobs();
             end(live, unexpected(live, e));
-            return;
+            return false;
         }
-        outputs.whenComplete((tensors, failure) -> postprocessThread.execute(() -> finish(staged, tensors, failure)));
+        outputs.whenComplete((tensors, failure) -> forwarded(staged, tensors, failure));
+        return true;
+    }
+
+    /** On the thread that ran forward: starts the pending batch, then hands this one to the postprocess thread. */
+    private void forwarded(StagedBatch staged, List<Tensor> outputs, Throwable failure) {
+        gate.forwardEnded();
+        postprocessThread.execute(() -> finish(staged, outputs, failure));
     }
 
     /**
-     * On the postprocess thread: the batch's forward is over. Frees the input, lets the next batch into forward,
-     * makes every live job's predictions and ends the jobs.
+     * On the postprocess thread: frees the batch's input, makes every live job's predictions, ends the jobs and
+     * starts the pending batch if it waited for this thread.
      */
     private void finish(StagedBatch staged, List<Tensor> outputs, Throwable failure) {
         List<Job> live = staged.liveJobs();
         List<Outcome> outcomes;
-        boolean holdingSlot = true;
         try {
             if (failure != null) {
                 outcomes = rerunAlone(live, cause(failure));
@@ -211,8 +204,6 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
                     owned = Staging.ownedOutputs(outputs, staged.input());
                 } finally {
                     staged.close();
-                    forwardSlot.release();
-                    holdingSlot = false;
                 }
                 outcomes = postprocessOrRerun(staged, owned, live);
             }
@@ -220,11 +211,9 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
             outcomes = unexpected(live, e);
         } finally {
             staged.close();
-            if (holdingSlot) {
-                forwardSlot.release();
-            }
         }
         end(live, outcomes);
+        gate.postprocessEnded();
     }
 
     private List<Outcome> postprocessOrRerun(StagedBatch staged, List<Tensor> outputs, List<Job> live) {
