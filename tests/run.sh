@@ -8,6 +8,7 @@
 #   - the Python tests (tests/python: fovea.v1 and the Open Inference Protocol) over TCP and over the Unix socket,
 #   - the Node.js tests (tests/node: both APIs over both transports; @grpc/grpc-js from npm),
 #   - the deploy/ checks (tests/python/test_deploy.py: YAML parses, flags exist),
+#   - a syntax check of scripts/gpu-check.sh and its pieces (bash -n, Python's parser, --help),
 # then starts a second server with TLS (a throw-away CA made with openssl) and a bearer token and runs
 # tests/python/test_security.py against it, and stops both servers with SIGTERM. Needs server/target/fovea.jar
 # (mvn install), openssl, Debian's python3-grpcio, python3-grpc-tools, python3-pil, python3-yaml, and Node.js with
@@ -66,6 +67,10 @@ echo "client tests: Node.js against 127.0.0.1:$port and unix://$socket"
 FOVEA_TARGET="127.0.0.1:$port" FOVEA_UDS_TARGET="unix://$socket" bash tests/node/run.sh
 echo "client tests: deploy/ manifests"
 /usr/bin/python3 -m unittest -v tests/python/test_deploy.py
+echo "client tests: scripts/gpu-check.sh parses (the check itself runs on demand, on a GPU machine)"
+for script in scripts/gpu-check.sh scripts/gpu/*.sh; do bash -n "$script"; done
+/usr/bin/python3 -c 'import ast, sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]' scripts/gpu/*.py
+bash scripts/gpu-check.sh --help >/dev/null
 
 echo "client tests: Python against a server with TLS and a bearer token"
 mkdir "$work/pki"

@@ -2,7 +2,8 @@
 
     /usr/bin/python3 benchmarks/python/summarize_load.py OUT_DIR MODEL...
 
-The first MODEL is the one the Python server ran.
+The first MODEL is the one the Python server ran. A figure that a run lacks (a level that did not run or completed no
+request, e.g. in a run cut short) prints as "–".
 """
 import json
 import os
@@ -18,7 +19,21 @@ def levels(out, name):
 
 
 def level(rows, mode, concurrency):
-    return next(r for r in rows if r["mode"] == mode and r["concurrency"] == concurrency)
+    return next((r for r in rows or [] if r["mode"] == mode and r["concurrency"] == concurrency), None)
+
+
+def figure(row, key):
+    """The level's figure, or None for a missing level or a level that completed no request (NaN)."""
+    value = row.get(key) if row else None
+    return value if value == value else None
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def fmt(value, digits):
+    return "–" if value is None else f"{value:.{digits}f}"
 
 
 def main(out, models):
@@ -27,16 +42,19 @@ def main(out, models):
     print("|---|---|---|---|---|---|---|")
     for model in models:
         plain, batched = levels(out, model), levels(out, model + "-batched")
-        floors = [r for r in plain if r["mode"] == "floor"]
-        latency_floor = level(plain, "floor", 1)
-        best = max(floors, key=lambda r: r["throughput_per_s"])
+        floors = [r for r in plain or [] if r["mode"] == "floor" and figure(r, "throughput_per_s")]
+        latency_floor = figure(level(plain, "floor", 1), "p50_ms")
+        best = max(floors, key=lambda r: r["throughput_per_s"]) if floors else None
+        best_rate = figure(best, "throughput_per_s")
         for mode in ("unary", "stream"):
-            one, none16, dyn16 = level(plain, mode, 1), level(plain, mode, 16), level(batched, mode, 16)
-            print(f"| {model} | {mode} | {one['p50_ms'] / latency_floor['p50_ms']:.2f} "
-                  f"({one['p50_ms']:.2f} / {latency_floor['p50_ms']:.2f} ms) | {none16['throughput_per_s']:.1f} "
-                  f"| {dyn16['throughput_per_s']:.1f} | {dyn16['throughput_per_s'] / none16['throughput_per_s']:.2f} "
-                  f"| {dyn16['throughput_per_s'] / best['throughput_per_s']:.2f} (floor batch {best['concurrency']}: "
-                  f"{best['throughput_per_s']:.1f}) |")
+            one = figure(level(plain, mode, 1), "p50_ms")
+            none16 = figure(level(plain, mode, 16), "throughput_per_s")
+            dyn16 = figure(level(batched, mode, 16), "throughput_per_s")
+            print(f"| {model} | {mode} | {fmt(ratio(one, latency_floor), 2)} "
+                  f"({fmt(one, 2)} / {fmt(latency_floor, 2)} ms) | {fmt(none16, 1)} "
+                  f"| {fmt(dyn16, 1)} | {fmt(ratio(dyn16, none16), 2)} "
+                  f"| {fmt(ratio(dyn16, best_rate), 2)} (floor batch {best['concurrency'] if best else '–'}: "
+                  f"{fmt(best_rate, 1)}) |")
     model = models[0]
     pythons = sorted(name[len("python-"):-len("-" + model + ".json")] for name in os.listdir(out)
                      if name.startswith("python-w") and name.endswith("-" + model + ".json"))
@@ -47,14 +65,16 @@ def main(out, models):
         print("|---|---|---|---|---|---|")
         for mode in ("unary", "stream"):
             py = level(python, mode, 16)
-            print(f"| {mode} | Python (grpcio + torch, {workers[1:]} workers) | {py['throughput_per_s']:.1f} "
-                  f"| {py['p99_ms']:.1f} | | |")
+            py_rate, py_p99 = figure(py, "throughput_per_s"), figure(py, "p99_ms")
+            print(f"| {mode} | Python (grpcio + torch, {workers[1:]} workers) | {fmt(py_rate, 1)} "
+                  f"| {fmt(py_p99, 1)} | | |")
             for label, rows in (("Fovea", levels(out, model)),
                                 ("Fovea, dynamic batching", levels(out, model + "-batched"))):
                 fv = level(rows, mode, 16)
-                print(f"| {mode} | {label} | {fv['throughput_per_s']:.1f} | {fv['p99_ms']:.1f} "
-                      f"| {fv['throughput_per_s'] / py['throughput_per_s']:.2f} "
-                      f"| {fv['p99_ms'] / py['p99_ms']:.2f} |")
+                fv_rate, fv_p99 = figure(fv, "throughput_per_s"), figure(fv, "p99_ms")
+                print(f"| {mode} | {label} | {fmt(fv_rate, 1)} | {fmt(fv_p99, 1)} "
+                      f"| {fmt(ratio(fv_rate, py_rate), 2)} "
+                      f"| {fmt(ratio(fv_p99, py_p99), 2)} |")
 
 
 if __name__ == "__main__":

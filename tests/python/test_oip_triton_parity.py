@@ -96,11 +96,16 @@ class TritonParityTest(unittest.TestCase):
             self.stub.LogSettings(bad, timeout=30)
         self.assertEqual(grpc.StatusCode.INVALID_ARGUMENT, caught.exception.code())
 
-    def test_trace_setting_says_why_it_is_unavailable(self):
+    def test_trace_setting_reads_tritons_settings_and_refuses_a_bad_level(self):
+        settings = self.stub.TraceSetting(pb.TraceSettingRequest(), timeout=30).settings
+        self.assertEqual(["OFF"], list(settings["trace_level"].value))
+        self.assertEqual(["opentelemetry"], list(settings["trace_mode"].value))
+        bad = pb.TraceSettingRequest()
+        bad.settings["trace_level"].value.append("TENSORS")
         with self.assertRaises(grpc.RpcError) as caught:
-            self.stub.TraceSetting(pb.TraceSettingRequest(), timeout=30)
-        self.assertEqual(grpc.StatusCode.UNIMPLEMENTED, caught.exception.code())
-        self.assertIn("tracing", caught.exception.details())
+            self.stub.TraceSetting(bad, timeout=30)
+        self.assertEqual(grpc.StatusCode.INVALID_ARGUMENT, caught.exception.code())
+        self.assertIn("trace_level", caught.exception.details())
 
 
 if __name__ == "__main__":

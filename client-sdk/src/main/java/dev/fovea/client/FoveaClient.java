@@ -4,12 +4,14 @@ import dev.fovea.v1.GetModelRequest;
 import dev.fovea.v1.Image;
 import dev.fovea.v1.InferenceServiceGrpc;
 import dev.fovea.v1.ListModelsRequest;
+import dev.fovea.v1.LoadModelRequest;
 import dev.fovea.v1.ModelInfo;
 import dev.fovea.v1.PixelFormat;
 import dev.fovea.v1.PredictRequest;
 import dev.fovea.v1.PredictResponse;
 import dev.fovea.v1.Result;
 import dev.fovea.v1.StreamOptions;
+import dev.fovea.v1.UnloadModelRequest;
 import io.grpc.CallCredentials;
 import io.grpc.Channel;
 import io.grpc.ChannelCredentials;
@@ -190,6 +192,31 @@ public final class FoveaClient implements AutoCloseable {
     public ModelInfo getModel(String name) {
         checkOpen();
         return blocking().getModel(GetModelRequest.newBuilder().setName(name).build());
+    }
+
+    /**
+     * Loads model {@code name} of the server's repository, or reloads what changed of it; {@code configJson}, if not
+     * empty, replaces its config.pbtxt (JSON of its layout's config message). Returns once the model serves, with its
+     * description (the serving version in {@link ModelInfo#getVersion()}).
+     *
+     * @throws StatusRuntimeException UNAVAILABLE unless the server runs with --model-control-mode explicit;
+     *     INVALID_ARGUMENT for a bad name or config; NOT_FOUND for no such folder; FAILED_PRECONDITION when the
+     *     model failed to load (what served before goes on serving)
+     */
+    public ModelInfo loadModel(String name, String configJson) {
+        checkOpen();
+        return blocking().loadModel(LoadModelRequest.newBuilder().setName(name).setConfig(configJson).build());
+    }
+
+    /**
+     * Unloads model {@code name}: returns once its queued requests ran and its memory is freed; its streams end
+     * with UNAVAILABLE.
+     *
+     * @throws StatusRuntimeException UNAVAILABLE unless the server runs with --model-control-mode explicit
+     */
+    public ModelInfo unloadModel(String name) {
+        checkOpen();
+        return blocking().unloadModel(UnloadModelRequest.newBuilder().setName(name).build());
     }
 
     /**

@@ -9,6 +9,7 @@ import dev.fovea.v1.Image;
 import dev.fovea.v1.InferenceServiceGrpc;
 import dev.fovea.v1.ListModelsRequest;
 import dev.fovea.v1.ListModelsResponse;
+import dev.fovea.v1.LoadModelRequest;
 import dev.fovea.v1.ModelInfo;
 import dev.fovea.v1.ModelStatus;
 import dev.fovea.v1.PredictRequest;
@@ -19,6 +20,7 @@ import dev.fovea.v1.StreamOptions;
 import dev.fovea.v1.StreamPredictRequest;
 import dev.fovea.v1.StreamPredictResponse;
 import dev.fovea.v1.TensorSpec;
+import dev.fovea.v1.UnloadModelRequest;
 import dev.fovea.v1.Timings;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
@@ -39,6 +41,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 public final class FakeInferenceService extends InferenceServiceGrpc.InferenceServiceImplBase {
 
     public final BlockingQueue<PredictRequest> predictRequests = new LinkedBlockingQueue<>();
+    public final BlockingQueue<LoadModelRequest> loadRequests = new LinkedBlockingQueue<>();
     /** Counted down when a "hang" call is cancelled by its client. */
     public final CountDownLatch hangCancelled = new CountDownLatch(1);
     public final BlockingQueue<FakeStream> streams = new LinkedBlockingQueue<>();
@@ -100,6 +103,25 @@ public final class FakeInferenceService extends InferenceServiceGrpc.InferenceSe
             }
         }
         responses.onError(notFound(request.getName()));
+    }
+
+    /** Loads "shapes" as version 2, recording the config it was sent; any other name is NOT_FOUND. */
+    @Override
+    public void loadModel(LoadModelRequest request, StreamObserver<ModelInfo> responses) {
+        loadRequests.add(request);
+        if (!request.getName().equals("shapes")) {
+            responses.onError(notFound(request.getName()));
+            return;
+        }
+        responses.onNext(MODELS.get(1).toBuilder().setVersion("2").addVersions("2").build());
+        responses.onCompleted();
+    }
+
+    @Override
+    public void unloadModel(UnloadModelRequest request, StreamObserver<ModelInfo> responses) {
+        responses.onNext(ModelInfo.newBuilder().setName(request.getName())
+                .setStatus(ModelStatus.MODEL_STATUS_UNAVAILABLE).setStatusMessage("unloaded").build());
+        responses.onCompleted();
     }
 
     @Override

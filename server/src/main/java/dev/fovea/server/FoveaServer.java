@@ -10,7 +10,10 @@ import dev.fovea.server.limits.ImageLimits;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.repository.ServedModel;
+import dev.fovea.server.serving.Dispatcher;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
+import dev.fovea.server.tracing.TraceConfig;
+import dev.fovea.server.tracing.Tracing;
 import dev.fovea.v1.InferenceServiceGrpc;
 import dev.fovea.v1.ModelInfo;
 import dev.fovea.v1.ModelStatus;
@@ -41,10 +44,10 @@ import java.util.stream.Collectors;
  * Open Inference Protocol's inference.GRPCInferenceService, grpc.health.v1 (overall and per model: the service name
  * is the model's name) and server reflection.
  *
- * <p>Ownership: takes the repository and the shared-memory registry and closes them in {@link #stop}. The listeners
- * are the caller's choice of transports (Netty on TCP and a Unix socket for the real thing, in-process for tests):
- * one gRPC server per listener, all with the same services and executor, so a request is served the same way
- * whichever way it came in.
+ * <p>Ownership: takes the repository, the shared-memory registry and the tracing and closes them in {@link #stop}.
+ * The listeners are the caller's choice of transports (Netty on TCP and a Unix socket for the real thing, in-process
+ * for tests): one gRPC server per listener, all with the same services and executor, so a request is served the same
+ * way whichever way it came in.
  */
 public final class FoveaServer {
 
@@ -63,6 +66,7 @@ public final class FoveaServer {
 
     private final ModelRepository repository;
     private final SharedMemoryRegistry sharedMemory;
+    private final Tracing tracing;
     private final ExecutorService callExecutor;
     private final HealthStatusManager health = new HealthStatusManager();
     private final ShutdownDrain shutdownDrain = new ShutdownDrain();
@@ -74,16 +78,21 @@ public final class FoveaServer {
     private FoveaServer(Builder builder) {
         this.repository = builder.repository;
         this.sharedMemory = builder.sharedMemory;
+        this.tracing = builder.tracing;
         ServerMetrics metrics = builder.metrics;
         metrics.exportQueueDepths(() -> repository.servedModels().stream()
                 .collect(Collectors.toMap(ServedModel::name, model -> model.runner().queueDepth())));
+        // Models load, fail and unload while the server runs (model control): health follows.
+        repository.addListener(model -> health.setStatus(model.getName(),
+                model.getStatus() == ModelStatus.MODEL_STATUS_READY ? ServingStatus.SERVING
+                        : ServingStatus.NOT_SERVING));
         AtomicInteger threadNumber = new AtomicInteger();
         this.callExecutor = Executors.newFixedThreadPool(builder.callThreads, task -> Thread.ofPlatform()
                 .name("fovea-grpc-" + threadNumber.incrementAndGet()).daemon().unstarted(task));
-        ServerServiceDefinition inference =
-                new InferenceService(repository, callExecutor, metrics, sharedMemory, builder.imageLimits,
-                        shutdownDrain).definition();
-        this.openInferenceService = new OpenInferenceService(repository, callExecutor, metrics, sharedMemory,
+        Dispatcher dispatcher = new Dispatcher(repository, metrics, tracing);
+        ServerServiceDefinition inference = new InferenceService(dispatcher, repository, sharedMemory,
+                builder.imageLimits, shutdownDrain).definition();
+        this.openInferenceService = new OpenInferenceService(dispatcher, repository, metrics, sharedMemory,
                 builder.imageLimits, shutdownDrain);
         ServerServiceDefinition openInference = openInferenceService.definition();
         for (ServerBuilder<?> listener : builder.listeners) {
@@ -100,6 +109,7 @@ public final class FoveaServer {
                         }
                     })
                     .intercept(new Callers())
+                    .intercept(tracing.interceptor())
                     .addService(inference)
                     .addService(openInference)
                     .addService(LenientServices.of(health.getHealthService()))
@@ -164,6 +174,7 @@ public final class FoveaServer {
         }
         repository.close();
         sharedMemory.close();
+        tracing.close();
         callExecutor.shutdown();
         callExecutor.awaitTermination(5, TimeUnit.SECONDS);
         drained = clean;
@@ -197,6 +208,7 @@ public final class FoveaServer {
         private int callThreads = 8;
         private SharedMemoryRegistry sharedMemory = SharedMemoryRegistry.disabled();
         private ImageLimits imageLimits = ImageLimits.DEFAULT;
+        private Tracing tracing;
 
         private Builder(ModelRepository repository, ServerMetrics metrics) {
             this.repository = Objects.requireNonNull(repository, "repository");
@@ -233,9 +245,21 @@ public final class FoveaServer {
             return this;
         }
 
+        /**
+         * Request tracing; the server takes it and closes it on stop (default: {@link TraceConfig#DEFAULT}, off until
+         * TraceSetting turns it on).
+         */
+        public Builder tracing(Tracing tracing) {
+            this.tracing = Objects.requireNonNull(tracing, "tracing");
+            return this;
+        }
+
         public FoveaServer build() {
             if (listeners.isEmpty()) {
                 throw new IllegalStateException("a server needs at least one listener");
+            }
+            if (tracing == null) {
+                tracing = Tracing.of(TraceConfig.DEFAULT);
             }
             return new FoveaServer(this);
         }

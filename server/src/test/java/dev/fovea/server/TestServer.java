@@ -12,6 +12,7 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.IOException;
 import java.net.URISyntaxException;
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * A FoveaServer over the test repository (src/test/python/make_server_fixtures.py), in process, with a channel to
@@ -58,6 +59,18 @@ public final class TestServer implements AutoCloseable {
         FoveaServer server = FoveaServer.builder(repository, metrics)
                 .listener(InProcessServerBuilder.forName(name)).callThreads(4).sharedMemory(sharedMemory)
                 .imageLimits(imageLimits).build().start();
+        return new TestServer(server, InProcessChannelBuilder.forName(name).build(), metrics);
+    }
+
+    /** A server over {@code repository} in model control {@code mode}, loading {@code load} at start. */
+    public static TestServer start(Path repository, ModelRepository.ControlMode mode, List<String> load)
+            throws IOException {
+        String name = InProcessServerBuilder.generateName();
+        ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
+        ModelRepository models = ModelRepository.open(repository, new ModelRepository.Options(64, 2, metrics), mode,
+                load);
+        FoveaServer server = FoveaServer.builder(models, metrics).listener(InProcessServerBuilder.forName(name))
+                .callThreads(4).build().start();
         return new TestServer(server, InProcessChannelBuilder.forName(name).build(), metrics);
     }
 

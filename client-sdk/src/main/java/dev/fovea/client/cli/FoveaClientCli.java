@@ -17,7 +17,8 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         versionProvider = FoveaClientCli.Version.class,
         description = "Talks to a Fovea server: lists models, classifies image files, streams video frames.",
-        subcommands = {ModelsCommand.class, ClassifyCommand.class, StreamCommand.class,
+        subcommands = {ModelsCommand.class, LoadCommand.class, UnloadCommand.class, ClassifyCommand.class,
+            StreamCommand.class,
             CommandLine.HelpCommand.class})
 public final class FoveaClientCli {
 

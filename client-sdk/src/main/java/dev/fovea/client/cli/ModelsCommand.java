@@ -14,7 +14,7 @@ import picocli.CommandLine.Spec;
 
 /** {@code fovea-client models}: the server's models, one line each. */
 @Command(name = "models", mixinStandardHelpOptions = true,
-        description = "List the server's models with their status, device and number of labels.")
+        description = "List the server's models with their status, serving version, device and number of labels.")
 final class ModelsCommand implements Callable<Integer> {
 
     @ParentCommand
@@ -33,15 +33,26 @@ final class ModelsCommand implements Callable<Integer> {
         if (models.isEmpty()) {
             out.println("the server has no models");
         } else {
-            out.printf("%-24s %-8s %-8s %6s  %s%n", "MODEL", "STATUS", "DEVICE", "LABELS", "INPUT");
+            out.printf("%-24s %-11s %-7s %-8s %6s  %s%n", "MODEL", "STATUS", "VERSION", "DEVICE", "LABELS", "INPUT");
         }
         for (ModelInfo model : models) {
             String status = model.getStatus().name().replace("MODEL_STATUS_", "").toLowerCase(Locale.ROOT);
-            out.printf("%-24s %-8s %-8s %6d  %s%s%n", model.getName(), status, model.getDevice(),
+            out.printf("%-24s %-11s %-7s %-8s %6d  %s%s%n", model.getName(), status,
+                    model.getVersion().isEmpty() ? "-" : model.getVersion(), model.getDevice(),
                     model.getLabelsCount(), model.hasInput() ? model.getInput().getShapeList() : "-",
                     model.getStatusMessage().isEmpty() ? "" : "  (" + model.getStatusMessage() + ")");
         }
         out.flush();
         return 0;
+    }
+
+    /** A model's state in a few words, e.g. {@code ready, version 2 (serving 2, 1)} or {@code unavailable: unloaded}. */
+    static String describe(ModelInfo model) {
+        String status = model.getStatus().name().replace("MODEL_STATUS_", "").toLowerCase(Locale.ROOT);
+        if (!model.getVersion().isEmpty()) {
+            status += ", version " + model.getVersion() + " (serving " + String.join(", ", model.getVersionsList())
+                    + ")";
+        }
+        return status + (model.getStatusMessage().isEmpty() ? "" : ": " + model.getStatusMessage());
     }
 }

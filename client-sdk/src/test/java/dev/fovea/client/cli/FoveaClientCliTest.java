@@ -79,8 +79,26 @@ class FoveaClientCliTest {
     void modelsListsEachModelsStatusDeviceAndLabelCount() {
         Run run = run("models");
         assertEquals(0, run.exitCode(), run.err());
-        assertFinds("^shapes\\s+ready\\s+cpu\\s+4\\s+\\[-1, 3, 64, 64\\]$", run.out());
-        assertFinds("^broken\\s+failed\\s+0\\s+-\\s+\\(model.pt is missing\\)$", run.out());
+        assertFinds("^shapes\\s+ready\\s+-\\s+cpu\\s+4\\s+\\[-1, 3, 64, 64\\]$", run.out());
+        assertFinds("^broken\\s+failed\\s+-\\s+0\\s+-\\s+\\(model.pt is missing\\)$", run.out());
+    }
+
+    @Test
+    void loadAndUnloadPrintTheModelsNewState() throws Exception {
+        Path config = folder.resolve("config.json");
+        Files.writeString(config, "{\"maxBatchSize\": 4}");
+        Run load = run("load", "shapes", "--config-file", config.toString());
+        assertEquals(0, load.exitCode(), load.err());
+        assertFinds("^shapes: ready, version 2 \\(serving 2\\)$", load.out());
+        assertEquals("{\"maxBatchSize\": 4}", server.service.loadRequests.poll(5, TimeUnit.SECONDS).getConfig());
+
+        Run unload = run("unload", "shapes");
+        assertEquals(0, unload.exitCode(), unload.err());
+        assertFinds("^shapes: unavailable: unloaded$", unload.out());
+
+        Run missing = run("load", "nope");
+        assertTrue(missing.exitCode() != 0);
+        assertTrue(missing.err().contains("NOT_FOUND"), missing.err());
     }
 
     @Test

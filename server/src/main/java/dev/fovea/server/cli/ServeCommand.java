@@ -8,8 +8,11 @@ import dev.fovea.server.metrics.IdleReclaimer;
 import dev.fovea.server.metrics.ScrapeExecutor;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
+import dev.fovea.server.repository.RepositoryPoller;
 import dev.fovea.server.sharedmemory.SharedMemoryAccess;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
+import dev.fovea.server.tracing.TraceConfig;
+import dev.fovea.server.tracing.Tracing;
 import dev.fovea.server.transport.UnixSocket;
 import dev.fovea.torch.TorchRuntime;
 import io.grpc.netty.NettyServerBuilder;
@@ -20,6 +23,7 @@ import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
@@ -31,7 +35,8 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code fovea serve}: loads and warms up every model of a repository, then serves fovea.v1 over gRPC until SIGTERM
+ * {@code fovea serve}: loads and warms up the models of a repository (every one, or in explicit model control mode
+ * the ones named), then serves fovea.v1 over gRPC until SIGTERM
  * or SIGINT, when it stops accepting calls, finishes the running ones (streams answer the frames they took and end
  * with UNAVAILABLE) and frees native memory. Exits 0 if that drain ended within {@code --shutdown-grace-seconds},
  * else 128 + the signal's number, as if the signal had killed it.
@@ -127,12 +132,35 @@ final class ServeCommand implements Callable<Integer> {
                     + "the exit status is 0 if they drained in time (default: ${DEFAULT-VALUE}).")
     private int graceSeconds;
 
+    @Option(names = "--model-control-mode", defaultValue = "none", paramLabel = "MODE",
+            description = "none: load every model at start, change nothing after; poll: also rescan the repository "
+                    + "every --repository-poll-seconds, loading new and changed models and versions and unloading "
+                    + "removed ones; explicit: load the --load-model models at start, the rest on request "
+                    + "(LoadModel/UnloadModel, RepositoryModelLoad/Unload) (default: ${DEFAULT-VALUE}).")
+    private String modelControlMode;
+
+    @Option(names = "--repository-poll-seconds", defaultValue = "15",
+            description = "How often poll mode rescans the repository (default: ${DEFAULT-VALUE}).")
+    private int repositoryPollSeconds;
+
+    @Option(names = "--load-model", paramLabel = "NAME",
+            description = "In explicit mode, a model to load at start; repeatable; * loads them all.")
+    private List<String> loadModels;
+    @Option(names = "--trace-config", paramLabel = "[MODE,]SETTING=VALUE",
+            description = "Request tracing with OpenTelemetry, in Triton's syntax; repeat for each setting: "
+                    + "level=OFF|TIMESTAMPS, rate=N (1 in N requests), count=N (-1: no limit), mode=opentelemetry, "
+                    + "opentelemetry,url=http://HOST:4318/v1/traces, opentelemetry,resource=KEY=VALUE, "
+                    + "opentelemetry,bsp_max_queue_size=N, opentelemetry,bsp_schedule_delay=MS, "
+                    + "opentelemetry,bsp_max_export_batch_size=N (default: level=OFF, rate=1000, count=-1).")
+    private List<String> traceConfig = List.of();
+
     @Mixin
     private SecurityOptions security;
 
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        ModelRepository.ControlMode mode = controlMode();
         if (port < 0 && uds == null) {
             throw new ParameterException(spec.commandLine(), "--port -1 turns TCP off; give --uds to listen somewhere");
         }
@@ -142,6 +170,12 @@ final class ServeCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), "--max-image-pixels/--max-request-pixels: "
                     + e.getMessage());
+        }
+        TraceConfig tracingConfig;
+        try {
+            tracingConfig = TraceConfig.parse(traceConfig);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), e.getMessage());
         }
         if (!allowSharedMemory && (allowSharedMemoryTcp || sharedMemoryUids != null)) {
             throw new ParameterException(spec.commandLine(),
@@ -157,10 +191,18 @@ final class ServeCommand implements Callable<Integer> {
         out.flush();
         UnixSocket socket = uds == null ? null : UnixSocket.open(uds, udsMode);
         ServerMetrics metrics = new ServerMetrics(new PrometheusRegistry());
-        ModelRepository repository = ModelRepository.open(modelRepository,
-                new ModelRepository.Options(queueCapacity, computeThreads > 0 ? computeThreads
-                        : CpuCompute.defaultThreads(Runtime.getRuntime().availableProcessors(),
-                                TorchRuntime.intraOpThreads()), metrics));
+        ModelRepository repository;
+        try {
+            repository = ModelRepository.open(modelRepository,
+                    new ModelRepository.Options(queueCapacity, computeThreads > 0 ? computeThreads
+                            : CpuCompute.defaultThreads(Runtime.getRuntime().availableProcessors(),
+                                    TorchRuntime.intraOpThreads()), metrics),
+                    mode, loadModels == null ? List.of() : loadModels);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--load-model: " + e.getMessage());
+        }
+        RepositoryPoller poller = mode == ModelRepository.ControlMode.POLL
+                ? RepositoryPoller.start(repository, repositoryPollSeconds) : null;
         List<NettyServerBuilder> listeners = new ArrayList<>();
         if (port >= 0) {
             listeners.add(security.tcpListener(new InetSocketAddress(host, port)));
@@ -169,7 +211,7 @@ final class ServeCommand implements Callable<Integer> {
             listeners.add(socket.serverBuilder());
         }
         FoveaServer.Builder builder = FoveaServer.builder(repository, metrics).callThreads(callThreads)
-                .imageLimits(imageLimits)
+                .imageLimits(imageLimits).tracing(Tracing.of(tracingConfig))
                 .sharedMemory(allowSharedMemory ? SharedMemoryRegistry.enabled(SharedMemoryRegistry.SYSTEM_ROOT,
                         sharedMemoryAccess()) : SharedMemoryRegistry.disabled());
         listeners.forEach(listener -> builder.listener(listener.maxInboundMessageSize(maxMessageBytes)));
@@ -203,6 +245,9 @@ final class ServeCommand implements Callable<Integer> {
         out.flush();
         int signal = stop.await();
         reclaimer.close();
+        if (poller != null) {
+            poller.close();
+        }
         if (http != null) {
             http.stopAccepting();
         }
@@ -219,6 +264,24 @@ final class ServeCommand implements Callable<Integer> {
         System.err.println(drained ? "fovea: stopped" : "fovea: stopped; calls still running after the grace were "
                 + "cancelled");
         return drained ? 0 : 128 + signal;
+    }
+
+    private ModelRepository.ControlMode controlMode() {
+        ModelRepository.ControlMode mode;
+        try {
+            mode = ModelRepository.ControlMode.valueOf(modelControlMode.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--model-control-mode: '" + modelControlMode
+                    + "' is not one of none, poll, explicit");
+        }
+        if (loadModels != null && mode != ModelRepository.ControlMode.EXPLICIT) {
+            throw new ParameterException(spec.commandLine(), "--load-model needs --model-control-mode explicit "
+                    + "(the other modes load every model)");
+        }
+        if (mode == ModelRepository.ControlMode.POLL && repositoryPollSeconds < 1) {
+            throw new ParameterException(spec.commandLine(), "--repository-poll-seconds must be >= 1");
+        }
+        return mode;
     }
 
     private SharedMemoryAccess sharedMemoryAccess() {

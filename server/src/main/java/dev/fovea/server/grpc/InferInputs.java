@@ -4,11 +4,14 @@ import com.google.protobuf.ByteString;
 import dev.fovea.oip.InferParameter;
 import dev.fovea.oip.InferTensorContents;
 import dev.fovea.oip.ModelInferRequest;
-import dev.fovea.oip.ModelInput;
 import dev.fovea.server.inference.InputImage;
 import dev.fovea.server.limits.ClientText;
 import dev.fovea.server.limits.ImageLimits;
+import dev.fovea.server.model.ElementType;
 import dev.fovea.server.repository.ServedModel;
+import dev.fovea.server.model.ModelSpec;
+import dev.fovea.server.serving.InputCheck;
+import dev.fovea.server.serving.Statuses;
 import dev.fovea.torch.DType;
 import dev.fovea.torch.ImageInput;
 import dev.fovea.torch.PixelFormat;
@@ -42,16 +45,16 @@ final class InferInputs {
 
     static List<InputImage> toInputs(ModelInferRequest request, ServedModel model, RequestImages.Memory memory,
             PixelBudget budget) {
-        ModelInput expected = model.servingConfig().getInput(0);
+        ModelSpec.Tensor expected = model.spec().input();
         if (request.getInputsCount() != 1) {
-            throw Statuses.invalid("inputs: model " + model.name() + " takes one input, '" + expected.getName()
+            throw Statuses.invalid("inputs: model " + model.name() + " takes one input, '" + expected.name()
                     + "', got " + request.getInputsCount());
         }
         ModelInferRequest.InferInputTensor input = request.getInputs(0);
         String field = "inputs[0]";
-        if (!input.getName().equals(expected.getName())) {
+        if (!input.getName().equals(expected.name())) {
             throw Statuses.invalid(field + ".name: " + ClientText.quote(input.getName())
-                    + " is not an input of model " + model.name() + " (its input is '" + expected.getName() + "')");
+                    + " is not an input of model " + model.name() + " (its input is '" + expected.name() + "')");
         }
         if (request.getRawInputContentsCount() != 0 && request.getRawInputContentsCount() != 1) {
             throw Statuses.invalid("raw_input_contents: " + request.getRawInputContentsCount()
@@ -72,15 +75,13 @@ final class InferInputs {
                     + " exceeds model " + model.name() + "'s max_batch_size " + maxBatch);
         }
         int batch = shape.getFirst().intValue();
-        if (model.takesPictures() && input.getDatatype().equals(OipDataTypes.BYTES)) {
+        if (model.spec().takesPictures() && input.getDatatype().equals(ElementType.BYTES.datatype())) {
             return encoded(request, input, field, batch, memory, budget);
         }
-        DType dtype = OipDataTypes.toNative(input.getDatatype());
-        if (dtype == null) {
-            throw Statuses.invalid(field + ".datatype " + ClientText.quote(input.getDatatype())
-                    + " is not supported (supported: "
-                    + OipDataTypes.supported() + ")");
-        }
+        DType dtype = ElementType.ofDatatype(input.getDatatype()).filter(type -> !type.isBytes())
+                .map(ElementType::nativeType).orElseThrow(() -> Statuses.invalid(field + ".datatype "
+                        + ClientText.quote(input.getDatatype()) + " is not supported (supported: "
+                        + ElementType.datatypes() + ")"));
         long rowElements = 1;
         try {
             for (int d = 1; d < shape.size(); d++) {
@@ -91,7 +92,7 @@ final class InferInputs {
             throw Statuses.invalid(field + ".shape " + shape + " is too large");
         }
         long rowBytes = rowElements * dtype.byteSize();
-        long[] rowShape = DeclaredInputs.rowShape(model, input.getDatatype(), batch,
+        long[] rowShape = InputCheck.rowShape(model.spec(), input.getDatatype(), batch,
                 shape.subList(1, shape.size()).stream().mapToLong(Long::longValue).toArray());
         MemorySegment bytes = fixedSizeBytes(request, input, field, dtype, memory);
         if (bytes.byteSize() != rowBytes * batch) {
@@ -99,7 +100,7 @@ final class InferInputs {
                     + " " + shape + " needs " + rowBytes * batch);
         }
         List<InputImage> images = new ArrayList<>(batch);
-        boolean frames = model.takesPictures() && dtype == DType.UINT8 && shape.size() == 4
+        boolean frames = model.spec().takesPictures() && dtype == DType.UINT8 && shape.size() == 4
                 && (shape.get(3) == 3 || shape.get(3) == 1);
         for (int row = 0; row < batch; row++) {
             MemorySegment rowBytesView = bytes.asSlice(row * rowBytes, rowBytes);
@@ -269,7 +270,7 @@ final class InferInputs {
             case FLOAT64 -> out = memory.arena().allocateFrom(
                     ValueLayout.JAVA_DOUBLE.withOrder(ByteOrder.LITTLE_ENDIAN),
                     contents.getFp64ContentsList().stream().mapToDouble(Double::doubleValue).toArray());
-            default -> throw Statuses.invalid(where + ": " + OipDataTypes.toWire(dtype)
+            default -> throw Statuses.invalid(where + ": " + ElementType.named(dtype).datatype()
                     + " has no typed contents in the protocol; send it in raw_input_contents");
         }
         return out;

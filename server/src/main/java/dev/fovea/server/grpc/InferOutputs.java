@@ -5,12 +5,14 @@ import com.google.protobuf.UnsafeByteOperations;
 import dev.fovea.oip.InferParameter;
 import dev.fovea.oip.ModelInferRequest;
 import dev.fovea.oip.ModelInferResponse;
-import dev.fovea.oip.ModelOutput;
 import dev.fovea.server.inference.Prediction;
 import dev.fovea.server.inference.Predictions;
 import dev.fovea.server.inference.Softmax;
 import dev.fovea.server.limits.ClientText;
+import dev.fovea.server.model.ElementType;
 import dev.fovea.server.repository.ServedModel;
+import dev.fovea.server.model.ModelSpec;
+import dev.fovea.server.serving.Statuses;
 import dev.fovea.server.sharedmemory.Caller;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import dev.fovea.torch.DType;
@@ -43,11 +45,11 @@ final class InferOutputs {
 
     /** The outputs to return, validated against the model before anything runs. */
     static List<Wanted> wanted(ModelInferRequest request, ServedModel model) {
-        List<ModelOutput> outputs = model.servingConfig().getOutputList();
+        List<ModelSpec.Tensor> outputs = model.spec().outputs();
         List<Wanted> wanted = new ArrayList<>();
         if (request.getOutputsCount() == 0) {
             for (int i = 0; i < outputs.size(); i++) {
-                wanted.add(new Wanted(i, outputs.get(i).getName(), 0, null));
+                wanted.add(new Wanted(i, outputs.get(i).name(), 0, null));
             }
             return wanted;
         }
@@ -56,14 +58,14 @@ final class InferOutputs {
             String field = "outputs[" + r + "]";
             int index = -1;
             for (int i = 0; i < outputs.size(); i++) {
-                if (outputs.get(i).getName().equals(requested.getName())) {
+                if (outputs.get(i).name().equals(requested.getName())) {
                     index = i;
                 }
             }
             if (index < 0) {
                 throw Statuses.invalid(field + ".name: model " + model.name() + " has no output "
                         + ClientText.quote(requested.getName()) + " (outputs: "
-                        + outputs.stream().map(ModelOutput::getName).toList() + ")");
+                        + outputs.stream().map(ModelSpec.Tensor::name).toList() + ")");
             }
             Map<String, InferParameter> parameters = requested.getParametersMap();
             int classification = 0;
@@ -99,10 +101,10 @@ final class InferOutputs {
     static ModelInferResponse toResponse(ModelInferRequest request, ServedModel model, List<Wanted> wanted,
             Predictions predictions, SharedMemoryRegistry regions, Caller caller) {
         ModelInferResponse.Builder response = ModelInferResponse.newBuilder().setModelName(model.name())
-                .setModelVersion(ServedModel.VERSION).setId(request.getId());
+                .setModelVersion(model.version()).setId(request.getId());
         int rows = predictions.size();
         // The model's labels are output 0's (labels.txt, or output 0's label_filename in a Triton config).
-        List<String> labels = model.info().getLabelsList();
+        List<String> labels = model.spec().labels();
         for (Wanted output : wanted) {
             List<Prediction.OutputTensor> tensors = new ArrayList<>(rows);
             for (Prediction prediction : predictions.list()) {
@@ -114,7 +116,7 @@ final class InferOutputs {
             if (output.classification() > 0) {
                 bytes = classification(tensors, output, output.index() == 0 ? labels : List.of(), tensor, rows);
             } else {
-                tensor.setDatatype(OipDataTypes.toWire(first.dtype())).addShape(rows);
+                tensor.setDatatype(ElementType.named(first.dtype()).datatype()).addShape(rows);
                 for (long size : first.shape()) {
                     tensor.addShape(size);
                 }
@@ -153,7 +155,7 @@ final class InferOutputs {
             ModelInferResponse.InferOutputTensor.Builder tensor, int batch) {
         if (rows.getFirst().dtype() != DType.FLOAT32) {
             throw Statuses.invalid("outputs '" + output.name() + "': classification needs an FP32 output, this one is "
-                    + OipDataTypes.toWire(rows.getFirst().dtype()));
+                    + ElementType.named(rows.getFirst().dtype()).datatype());
         }
         int k = output.classification();
         ByteString.Output strings = ByteString.newOutput();
@@ -169,7 +171,7 @@ final class InferOutputs {
                 strings.write(utf8, 0, length);
             }
         }
-        tensor.setDatatype(OipDataTypes.BYTES).addShape(batch).addShape(k);
+        tensor.setDatatype(ElementType.BYTES.datatype()).addShape(batch).addShape(k);
         return strings.toByteString();
     }
 }

@@ -1,53 +1,46 @@
 package dev.fovea.server.grpc;
 
-import com.google.protobuf.Message;
 import dev.fovea.server.inference.InferenceRequest;
 import dev.fovea.server.inference.InputImage;
 import dev.fovea.server.inference.Prediction;
-import dev.fovea.server.inference.Predictions;
-import dev.fovea.server.limits.ClientText;
 import dev.fovea.server.limits.ImageLimits;
-import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
 import dev.fovea.server.repository.ServedModel;
+import dev.fovea.server.serving.Answer;
+import dev.fovea.server.serving.Dispatcher;
+import dev.fovea.server.serving.InputCheck;
+import dev.fovea.server.serving.Statuses;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
+import dev.fovea.server.tracing.RequestTrace;
 import dev.fovea.v1.GetModelRequest;
 import dev.fovea.v1.InferenceServiceGrpc;
 import dev.fovea.v1.ListModelsRequest;
 import dev.fovea.v1.ListModelsResponse;
+import dev.fovea.v1.LoadModelRequest;
 import dev.fovea.v1.ModelInfo;
 import dev.fovea.v1.PredictRequest;
 import dev.fovea.v1.PredictResponse;
 import dev.fovea.v1.StreamPredictRequest;
 import dev.fovea.v1.StreamPredictResponse;
-import io.grpc.Context;
-import io.grpc.Deadline;
+import dev.fovea.v1.UnloadModelRequest;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
-import java.lang.foreign.Arena;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.Executor;
-import java.util.concurrent.TimeUnit;
 
 /**
- * fovea.v1.InferenceService: validates on the gRPC thread, queues on the model's runner, and answers from
- * {@code responseExecutor} (never from a model's worker, which goes straight back to computing).
+ * fovea.v1.InferenceService: reads a request's images into native memory, checks them against the model and queues
+ * them through the {@link Dispatcher}; the response is sent from the thread that finished the request.
  */
 public final class InferenceService extends InferenceServiceGrpc.InferenceServiceImplBase {
 
     static final int DEFAULT_TOP_K = 5;
-    /** A NOT_FOUND message lists this many models at most; ListModels has them all. */
-    private static final int MODELS_NAMED_IN_NOT_FOUND = 16;
 
+    private final Dispatcher dispatcher;
     private final ModelRepository repository;
-    private final Executor responseExecutor;
-    private final ServerMetrics metrics;
     private final SharedMemoryRegistry sharedMemory;
-    private final Outcomes outcomes;
     private final ImageLimits imageLimits;
     private final ShutdownDrain shutdownDrain;
     private final NativeMessageMarshaller<PredictRequest> predictRequests =
@@ -59,13 +52,11 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     private final NativeResponseMarshaller<StreamPredictResponse> streamResponses =
             new NativeResponseMarshaller<>(StreamPredictResponse.getDefaultInstance());
 
-    public InferenceService(ModelRepository repository, Executor responseExecutor, ServerMetrics metrics,
-            SharedMemoryRegistry sharedMemory, ImageLimits imageLimits, ShutdownDrain shutdownDrain) {
+    public InferenceService(Dispatcher dispatcher, ModelRepository repository, SharedMemoryRegistry sharedMemory,
+            ImageLimits imageLimits, ShutdownDrain shutdownDrain) {
+        this.dispatcher = Objects.requireNonNull(dispatcher, "dispatcher");
         this.repository = Objects.requireNonNull(repository, "repository");
-        this.responseExecutor = Objects.requireNonNull(responseExecutor, "responseExecutor");
-        this.metrics = Objects.requireNonNull(metrics, "metrics");
         this.sharedMemory = Objects.requireNonNull(sharedMemory, "sharedMemory");
-        this.outcomes = new Outcomes(repository, metrics);
         this.imageLimits = Objects.requireNonNull(imageLimits, "imageLimits");
         this.shutdownDrain = Objects.requireNonNull(shutdownDrain, "shutdownDrain");
     }
@@ -96,43 +87,54 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
     @Override
     public void predict(PredictRequest request, StreamObserver<PredictResponse> responses) {
         long start = System.nanoTime();
-        ServedModel model;
+        RequestTrace trace = dispatcher.tracing().start("Predict", request.getModel(), request.getModelVersion(),
+                start);
+        ServedModel model = null;
         InferenceRequest inference;
         RequestImages.Memory memory = RequestImages.Memory.of(predictRequests.takeMemory(request), sharedMemory);
         try {
-            model = servedModel(request.getModel());
+            model = dispatcher.acquire(request.getModel(), request.getModelVersion());
             if (request.getImagesCount() == 0) {
                 throw Statuses.invalid("images is empty: send at least one image");
             }
-            List<InputImage> images = DeclaredInputs.rows(model,
+            List<InputImage> images = InputCheck.rows(model.spec(),
                     RequestImages.toInputs(request.getImagesList(), "images", memory, pixelBudget()));
-            inference = newRequest(images, request.getTopK(), request.getIncludeOutputTensors(), memory.arena());
+            inference = Dispatcher.request(images, topK(request.getTopK()), request.getIncludeOutputTensors(),
+                    memory.arena());
         } catch (RuntimeException e) {
+            if (model != null) {
+                model.release();
+            }
             memory.arena().close();
             Status status = Statuses.of(e);
-            outcomes.finished(request.getModel(), status, start);
+            dispatcher.finished(request.getModel(), status, start);
             responses.onError(status.asRuntimeException());
+            trace.end(status);
             return;
         }
-        model.runner().submit(inference).whenCompleteAsync((predictions, failure) -> {
-            Status status = failure == null ? Status.OK : Statuses.of(failure);
-            outcomes.finished(model.name(), status, start);
-            if (failure != null) {
-                responses.onError(status.asRuntimeException());
-                return;
-            }
-            PredictResponse.Builder response = PredictResponse.newBuilder().setModel(model.name());
+        ServedModel chosen = model;
+        dispatcher.submit(model, inference, start, trace, predictions -> {
+            PredictResponse.Builder response = PredictResponse.newBuilder().setModel(chosen.name())
+                    .setModelVersion(chosen.version());
             for (Prediction prediction : predictions.list()) {
                 response.addResults(Results.toWire(prediction));
             }
-            send(responses, response.build(), predictions, predictResponses);
+            return new Answer<>(response.build(), predictions, trace);
+        }).whenComplete((answer, failure) -> {
+            if (failure != null) {
+                responses.onError(Statuses.of(failure).asRuntimeException());
+                return;
+            }
+            predictResponses.send(responses, answer.response(), answer.predictions());
             responses.onCompleted();
-        }, responseExecutor);
+            trace.end(Status.OK);
+        });
     }
 
     @Override
     public StreamObserver<StreamPredictRequest> streamPredict(StreamObserver<StreamPredictResponse> responses) {
-        StreamSession session = new StreamSession(this, (ServerCallStreamObserver<StreamPredictResponse>) responses);
+        StreamSession session = new StreamSession(dispatcher, this::memoryOf, this::pixelBudget,
+                (ServerCallStreamObserver<StreamPredictResponse>) responses, streamResponses, shutdownDrain);
         session.start();
         return session;
     }
@@ -145,60 +147,24 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
 
     @Override
     public void getModel(GetModelRequest request, StreamObserver<ModelInfo> responses) {
-        repository.describe(request.getName()).ifPresentOrElse(info -> {
-            responses.onNext(info);
-            responses.onCompleted();
-        }, () -> responses.onError(notFound(repository, request.getName()).asRuntimeException()));
-    }
-
-    /**
-     * Sends {@code message}, whose raw output bytes view {@code predictions}' memory; the transport frees that memory
-     * once it has written the message (or at once if the call has ended).
-     */
-    static <T extends Message> void send(StreamObserver<T> responses, T message,
-            Predictions predictions, NativeResponseMarshaller<T> marshaller) {
-        marshaller.attach(message, predictions);
         try {
-            responses.onNext(message);
-        } finally {
-            // gRPC streams the message inside onNext; if it did not (the call had ended), this frees the memory.
-            marshaller.discard(message);
+            responses.onNext(dispatcher.describe(request.getName()));
+            responses.onCompleted();
+        } catch (RuntimeException e) {
+            responses.onError(Statuses.of(e).asRuntimeException());
         }
     }
 
-    /** Sends a stream response, freeing {@code predictions} (null for error and skip responses) once written. */
-    void sendFrame(StreamObserver<StreamPredictResponse> responses, StreamPredictResponse message,
-            Predictions predictions) {
-        if (predictions == null) {
-            responses.onNext(message);
-        } else {
-            send(responses, message, predictions, streamResponses);
-        }
+    /** Loads or reloads a model (--model-control-mode explicit); answers with its description once it serves. */
+    @Override
+    public void loadModel(LoadModelRequest request, StreamObserver<ModelInfo> responses) {
+        ModelControl.reply(repository.load(request.getName(), request.getConfig()), responses, info -> info);
     }
 
-    /** The model to run, or a NOT_FOUND / UNAVAILABLE status exception. */
-    ServedModel servedModel(String name) {
-        return servedModel(repository, name);
-    }
-
-    /** The model to run, or a NOT_FOUND / UNAVAILABLE status exception; both APIs look models up here. */
-    static ServedModel servedModel(ModelRepository repository, String name) {
-        return repository.find(name).orElseThrow(() -> repository.describe(name)
-                .map(failed -> Status.UNAVAILABLE.withDescription("model " + ClientText.quote(name)
-                        + " is not serving: " + failed.getStatusMessage()))
-                .orElseGet(() -> notFound(repository, name))
-                .asRuntimeException());
-    }
-
-    /** A request bound to the current call's deadline and cancellation. */
-    static InferenceRequest newRequest(List<InputImage> images, int topK, boolean includeOutputs, Arena memory) {
-        Context context = Context.current();
-        Deadline deadline = context.getDeadline();
-        long now = System.nanoTime();
-        long deadlineNanos = deadline == null ? InferenceRequest.NO_DEADLINE
-                : now + deadline.timeRemaining(TimeUnit.NANOSECONDS);
-        return new InferenceRequest(images, topK(topK), includeOutputs, deadlineNanos, context::isCancelled, now,
-                memory);
+    /** Unloads a model (--model-control-mode explicit); answers once its requests ran and its memory is freed. */
+    @Override
+    public void unloadModel(UnloadModelRequest request, StreamObserver<ModelInfo> responses) {
+        ModelControl.reply(repository.unload(request.getName()), responses, info -> info);
     }
 
     /**
@@ -208,31 +174,5 @@ public final class InferenceService extends InferenceServiceGrpc.InferenceServic
      */
     static int topK(int wire) {
         return wire == 0 ? DEFAULT_TOP_K : (int) Math.min(Integer.toUnsignedLong(wire), Integer.MAX_VALUE);
-    }
-
-    ShutdownDrain shutdownDrain() {
-        return shutdownDrain;
-    }
-
-    Outcomes outcomes() {
-        return outcomes;
-    }
-
-    CompletableFuture<Predictions> submit(ServedModel model, InferenceRequest request) {
-        return model.runner().submit(request);
-    }
-
-    Executor responseExecutor() {
-        return responseExecutor;
-    }
-
-    private static Status notFound(ModelRepository repository, String name) {
-        List<String> known = repository.describeAll().stream().map(ModelInfo::getName).toList();
-        String listed = known.isEmpty() ? "none"
-                : String.join(", ", known.subList(0, Math.min(known.size(), MODELS_NAMED_IN_NOT_FOUND)))
-                        + (known.size() > MODELS_NAMED_IN_NOT_FOUND
-                                ? " and " + (known.size() - MODELS_NAMED_IN_NOT_FOUND) + " more" : "");
-        return Status.NOT_FOUND.withDescription("model " + ClientText.quote(name) + " is not in the repository "
-                + "(models: " + listed + ")");
     }
 }

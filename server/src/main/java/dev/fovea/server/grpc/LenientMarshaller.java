@@ -1,5 +1,6 @@
 package dev.fovea.server.grpc;
 
+import dev.fovea.server.serving.Statuses;
 import io.grpc.MethodDescriptor.Marshaller;
 import io.grpc.Status;
 import java.io.InputStream;

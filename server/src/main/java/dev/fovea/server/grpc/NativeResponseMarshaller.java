@@ -5,6 +5,7 @@ import io.grpc.Drainable;
 import io.grpc.KnownLength;
 import io.grpc.MethodDescriptor.PrototypeMarshaller;
 import io.grpc.protobuf.ProtoUtils;
+import io.grpc.stub.StreamObserver;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -43,6 +44,25 @@ final class NativeResponseMarshaller<T extends Message> implements PrototypeMars
     /** Frees the memory of a message that will not be sent; harmless for a message already sent. */
     void discard(T message) {
         closeQuietly(owners.remove(message));
+    }
+
+    /**
+     * Sends {@code message} on {@code responses}; when {@code memory} is not null the message's bytes view it and it
+     * is freed once the transport has written the message, or at once if the call has ended. The one way both
+     * services and their streams send results.
+     */
+    void send(StreamObserver<T> responses, T message, AutoCloseable memory) {
+        if (memory == null) {
+            responses.onNext(message);
+            return;
+        }
+        attach(message, memory);
+        try {
+            responses.onNext(message);
+        } finally {
+            // gRPC streams the message inside onNext; if it did not (the call had ended), this frees the memory.
+            discard(message);
+        }
     }
 
     @Override

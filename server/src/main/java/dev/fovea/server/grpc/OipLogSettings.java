@@ -4,6 +4,7 @@ import dev.fovea.oip.LogSettingsRequest;
 import dev.fovea.oip.LogSettingsResponse;
 import dev.fovea.server.limits.ClientText;
 import dev.fovea.server.logging.LogSettings;
+import dev.fovea.server.serving.Statuses;
 import io.grpc.Status;
 import java.util.Map;
 

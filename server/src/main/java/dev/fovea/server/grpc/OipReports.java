@@ -2,15 +2,14 @@ package dev.fovea.server.grpc;
 
 import dev.fovea.oip.InferBatchStatistics;
 import dev.fovea.oip.InferStatistics;
-import dev.fovea.oip.ModelInput;
 import dev.fovea.oip.ModelMetadataResponse;
-import dev.fovea.oip.ModelOutput;
 import dev.fovea.oip.ModelStatistics;
 import dev.fovea.oip.ModelStatisticsResponse;
 import dev.fovea.oip.StatisticDuration;
 import dev.fovea.server.metrics.ModelStatistics.Duration;
 import dev.fovea.server.metrics.ModelStatistics.Snapshot;
 import dev.fovea.server.metrics.ServerMetrics;
+import dev.fovea.server.model.ModelSpec;
 import dev.fovea.server.repository.ServedModel;
 import java.util.ArrayList;
 import java.util.List;
@@ -25,20 +24,22 @@ final class OipReports {
 
     /** The model's inputs and outputs, with the batch dimension (-1) first when the model batches. */
     static ModelMetadataResponse metadata(ServedModel model) {
-        var config = model.servingConfig();
+        ModelSpec spec = model.spec();
         ModelMetadataResponse.Builder metadata = ModelMetadataResponse.newBuilder().setName(model.name())
-                .addVersions(ServedModel.VERSION).setPlatform(config.getPlatform());
-        for (ModelInput input : config.getInputList()) {
-            metadata.addInputs(ModelMetadataResponse.TensorMetadata.newBuilder().setName(input.getName())
-                    .setDatatype(OipDataTypes.fromConfigName(input.getDataType().name()))
-                    .addAllShape(batched(config.getMaxBatchSize(), input.getDimsList())));
+                .addVersions(model.version()).setPlatform(model.servingConfig().getPlatform());
+        for (ModelSpec.Tensor input : spec.inputs()) {
+            metadata.addInputs(tensor(spec, input));
         }
-        for (ModelOutput output : config.getOutputList()) {
-            metadata.addOutputs(ModelMetadataResponse.TensorMetadata.newBuilder().setName(output.getName())
-                    .setDatatype(OipDataTypes.fromConfigName(output.getDataType().name()))
-                    .addAllShape(batched(config.getMaxBatchSize(), output.getDimsList())));
+        for (ModelSpec.Tensor output : spec.outputs()) {
+            metadata.addOutputs(tensor(spec, output));
         }
         return metadata.build();
+    }
+
+    private static ModelMetadataResponse.TensorMetadata tensor(ModelSpec spec, ModelSpec.Tensor tensor) {
+        return ModelMetadataResponse.TensorMetadata.newBuilder().setName(tensor.name())
+                .setDatatype(tensor.type().datatype()).addAllShape(batched(spec.maxBatchSize(), tensor.dims()))
+                .build();
     }
 
     private static List<Long> batched(int maxBatchSize, List<Long> dims) {
@@ -56,7 +57,7 @@ final class OipReports {
         for (ServedModel model : models) {
             Snapshot totals = metrics.statistics(model.name());
             ModelStatistics.Builder entry = ModelStatistics.newBuilder().setName(model.name())
-                    .setVersion(ServedModel.VERSION).setLastInference(totals.lastInferenceMillis())
+                    .setVersion(model.version()).setLastInference(totals.lastInferenceMillis())
                     .setInferenceCount(totals.inferenceCount()).setExecutionCount(totals.executionCount())
                     .setInferenceStats(InferStatistics.newBuilder().setSuccess(wire(totals.success()))
                             .setFail(wire(totals.fail())).setQueue(wire(totals.queue()))

@@ -7,14 +7,14 @@ import dev.fovea.oip.CudaSharedMemoryStatusResponse;
 import dev.fovea.oip.CudaSharedMemoryUnregisterRequest;
 import dev.fovea.oip.CudaSharedMemoryUnregisterResponse;
 import dev.fovea.oip.GRPCInferenceServiceGrpc;
+import dev.fovea.oip.LogSettingsRequest;
+import dev.fovea.oip.LogSettingsResponse;
 import dev.fovea.oip.ModelConfigRequest;
 import dev.fovea.oip.ModelConfigResponse;
 import dev.fovea.oip.ModelInferRequest;
 import dev.fovea.oip.ModelInferResponse;
 import dev.fovea.oip.ModelMetadataRequest;
 import dev.fovea.oip.ModelMetadataResponse;
-import dev.fovea.oip.LogSettingsRequest;
-import dev.fovea.oip.LogSettingsResponse;
 import dev.fovea.oip.ModelReadyRequest;
 import dev.fovea.oip.ModelReadyResponse;
 import dev.fovea.oip.ModelStatisticsRequest;
@@ -40,17 +40,18 @@ import dev.fovea.oip.SystemSharedMemoryUnregisterRequest;
 import dev.fovea.oip.SystemSharedMemoryUnregisterResponse;
 import dev.fovea.oip.TraceSettingRequest;
 import dev.fovea.oip.TraceSettingResponse;
-import dev.fovea.server.inference.InferenceRequest;
-import dev.fovea.server.inference.InputImage;
-import dev.fovea.server.inference.Predictions;
 import dev.fovea.server.limits.ClientText;
 import dev.fovea.server.limits.ImageLimits;
 import dev.fovea.server.logging.LogSettings;
 import dev.fovea.server.metrics.ServerMetrics;
 import dev.fovea.server.repository.ModelRepository;
+import dev.fovea.server.repository.IndexRow;
 import dev.fovea.server.repository.ServedModel;
-import dev.fovea.server.sharedmemory.Caller;
+import dev.fovea.server.serving.Answer;
+import dev.fovea.server.serving.Dispatcher;
+import dev.fovea.server.serving.Statuses;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
+import dev.fovea.server.tracing.Tracing;
 import dev.fovea.v1.ModelInfo;
 import dev.fovea.v1.ModelStatus;
 import io.grpc.ServerServiceDefinition;
@@ -61,28 +62,28 @@ import io.grpc.stub.StreamObserver;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.Executor;
 
 /**
  * The Open Inference Protocol (KServe v2) gRPC service, {@code inference.GRPCInferenceService}, with Triton's
  * extensions that Fovea supports: streaming inference, model configuration, statistics, repository index, system
- * shared memory, classification and log settings. It serves the same models through the same runners as fovea.v1, so
- * requests of both APIs batch together; the HTTP/REST binding ({@code dev.fovea.server.http}) calls the same methods.
- * Model control (load/unload), CUDA shared memory and trace settings answer UNIMPLEMENTED with the reason.
+ * shared memory, classification, log settings and trace settings. It serves the same models through the same runners
+ * as fovea.v1, so requests of both APIs batch together; the HTTP/REST binding ({@code dev.fovea.server.http}) calls
+ * the same methods. Model control (load/unload) works in --model-control-mode explicit ({@link ModelControl}); CUDA
+ * shared memory answers UNIMPLEMENTED with the reason.
  *
- * <p>Every model has one version, {@code "1"}; a request naming another gets NOT_FOUND.
+ * <p>A request may name a version that serves; without one it runs on the newest that serves.
  */
 public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceImplBase {
 
     static final String SERVER_NAME = "fovea";
 
+    private final Dispatcher dispatcher;
     private final ModelRepository repository;
-    private final Executor responseExecutor;
     private final ServerMetrics metrics;
     private final SharedMemoryRegistry sharedMemory;
-    private final Outcomes outcomes;
-    private final ImageLimits imageLimits;
     private final ShutdownDrain shutdownDrain;
+    private final OipInference inference;
+    private final ModelControl modelControl;
     private final NativeMessageMarshaller<ModelInferRequest> inferRequests =
             new NativeMessageMarshaller<>(ModelInferRequest.getDefaultInstance());
     private final NativeResponseMarshaller<ModelInferResponse> inferResponses =
@@ -90,15 +91,15 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
     private final NativeResponseMarshaller<ModelStreamInferResponse> streamResponses =
             new NativeResponseMarshaller<>(ModelStreamInferResponse.getDefaultInstance());
 
-    public OpenInferenceService(ModelRepository repository, Executor responseExecutor, ServerMetrics metrics,
+    public OpenInferenceService(Dispatcher dispatcher, ModelRepository repository, ServerMetrics metrics,
             SharedMemoryRegistry sharedMemory, ImageLimits imageLimits, ShutdownDrain shutdownDrain) {
+        this.dispatcher = Objects.requireNonNull(dispatcher, "dispatcher");
         this.repository = Objects.requireNonNull(repository, "repository");
-        this.responseExecutor = Objects.requireNonNull(responseExecutor, "responseExecutor");
         this.metrics = Objects.requireNonNull(metrics, "metrics");
         this.sharedMemory = Objects.requireNonNull(sharedMemory, "sharedMemory");
-        this.outcomes = new Outcomes(repository, metrics);
-        this.imageLimits = Objects.requireNonNull(imageLimits, "imageLimits");
         this.shutdownDrain = Objects.requireNonNull(shutdownDrain, "shutdownDrain");
+        this.inference = new OipInference(dispatcher, sharedMemory, Objects.requireNonNull(imageLimits, "imageLimits"));
+        this.modelControl = new ModelControl(repository);
     }
 
     /**
@@ -130,17 +131,13 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
      */
     @Override
     public void modelReady(ModelReadyRequest request, StreamObserver<ModelReadyResponse> responses) {
-        boolean ready;
         try {
-            InferenceService.servedModel(repository, request.getName());
-            ready = request.getVersion().isEmpty() || request.getVersion().equals(ServedModel.VERSION);
+            dispatcher.requireKnown(request.getName());
         } catch (StatusRuntimeException e) {
-            if (e.getStatus().getCode() == Status.Code.NOT_FOUND) {
-                responses.onError(e);
-                return;
-            }
-            ready = false;
+            responses.onError(e);
+            return;
         }
+        boolean ready = repository.find(request.getName(), request.getVersion()).isPresent();
         reply(responses, ModelReadyResponse.newBuilder().setReady(ready).build());
     }
 
@@ -150,7 +147,7 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
         ServerMetadataResponse.Builder metadata = ServerMetadataResponse.newBuilder().setName(SERVER_NAME)
                 .setVersion(version == null ? "development" : version)
                 .addExtensions("classification").addExtensions("model_configuration").addExtensions("statistics")
-                .addExtensions("model_repository");
+                .addExtensions("model_repository").addExtensions("trace");
         if (sharedMemory.isEnabled()) {
             metadata.addExtensions("system_shared_memory");
         }
@@ -161,7 +158,7 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
     public void modelMetadata(ModelMetadataRequest request, StreamObserver<ModelMetadataResponse> responses) {
         ServedModel model;
         try {
-            model = model(request.getName(), request.getVersion());
+            model = dispatcher.model(request.getName(), request.getVersion());
         } catch (RuntimeException e) {
             responses.onError(Statuses.of(e).asRuntimeException());
             return;
@@ -171,127 +168,54 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
 
     @Override
     public void modelInfer(ModelInferRequest request, StreamObserver<ModelInferResponse> responses) {
-        infer(request, memoryOf(request)).whenComplete((answer, failure) -> {
+        inference.infer(request, memoryOf(request), System.nanoTime(), "ModelInfer").whenComplete((answer,
+                failure) -> {
             if (failure != null) {
                 responses.onError(Statuses.of(failure).asRuntimeException());
                 return;
             }
-            InferenceService.send(responses, answer.response(), answer.predictions(), inferResponses);
+            inferResponses.send(responses, answer.response(), answer.predictions());
             responses.onCompleted();
+            answer.trace().end(Status.OK);
         });
     }
 
     /**
-     * A finished ModelInfer: the response, whose raw output bytes view {@code predictions}' memory. Whoever receives
-     * it sends or copies the response, then closes {@code predictions} (exactly once).
-     */
-    public record Answer(ModelInferResponse response, Predictions predictions) {}
-
-    /**
      * ModelInfer for another protocol adapter (the HTTP binding): the same validation, queue, statistics and outcome
      * counting as the gRPC call. The request's bytes are copied into native memory before this returns, so the caller
-     * may free what backs them then. The future completes on the response executor, or at once with a
-     * {@link StatusRuntimeException} for a request that was refused before queueing.
+     * may free what backs them then. The future fails with a {@link StatusRuntimeException}, at once for a request
+     * refused before queueing.
      */
-    public CompletableFuture<Answer> infer(ModelInferRequest request) {
-        return infer(request, RequestImages.Memory.of(null, sharedMemory));
+    public CompletableFuture<Answer<ModelInferResponse>> infer(ModelInferRequest request) {
+        return inference.infer(request, RequestImages.Memory.of(null, sharedMemory), System.nanoTime(),
+                "POST /v2/models/{model}/infer");
     }
 
-    private CompletableFuture<Answer> infer(ModelInferRequest request, RequestImages.Memory memory) {
-        long start = System.nanoTime();
-        Submitted submitted;
-        try {
-            submitted = submit(request, memory);
-        } catch (RuntimeException e) {
-            memory.arena().close();
-            Status status = Statuses.of(e);
-            outcomes.finished(request.getModelName(), status, start);
-            return CompletableFuture.failedFuture(status.asRuntimeException());
-        }
-        CompletableFuture<Answer> answer = new CompletableFuture<>();
-        submitted.result().whenCompleteAsync((predictions, failure) -> {
-            ModelInferResponse response;
-            try {
-                response = failure == null ? respond(request, submitted, predictions) : null;
-            } catch (RuntimeException e) {
-                failure = e;
-                response = null;
-            }
-            Status status = failure == null ? Status.OK : Statuses.of(failure);
-            outcomes.finished(submitted.model().name(), status, start);
-            if (response == null) {
-                answer.completeExceptionally(status.asRuntimeException());
-            } else {
-                answer.complete(new Answer(response, predictions));
-            }
-        }, responseExecutor);
-        return answer;
+    /**
+     * Counts a ModelInfer that another adapter refused before it could call {@link #infer} (the HTTP binding's
+     * unreadable bodies), as the gRPC calls' refusals are counted.
+     */
+    public void refused(String model, Status status, long startNanos) {
+        dispatcher.finished(model, status, startNanos);
     }
 
     @Override
     public StreamObserver<ModelInferRequest> modelStreamInfer(StreamObserver<ModelStreamInferResponse> responses) {
-        InferStream stream = new InferStream(this, (ServerCallStreamObserver<ModelStreamInferResponse>) responses);
+        InferStream stream = new InferStream(inference, this::memoryOf,
+                (ServerCallStreamObserver<ModelStreamInferResponse>) responses, streamResponses, shutdownDrain);
         stream.start();
         return stream;
     }
 
-    /** A request on its way: the model, the outputs asked for, the runner's future, and who sent it. */
-    record Submitted(ServedModel model, List<InferOutputs.Wanted> outputs, CompletableFuture<Predictions> result,
-            Caller caller) {}
-
-    /** Validates and queues one request; the caller owns {@code memory} until this returns normally. */
-    Submitted submit(ModelInferRequest request, RequestImages.Memory memory) {
-        ServedModel model = model(request.getModelName(), request.getModelVersion());
-        List<InferOutputs.Wanted> outputs = InferOutputs.wanted(request, model);
-        List<InputImage> images = InferInputs.toInputs(request, model, memory, new PixelBudget(imageLimits));
-        InferenceRequest inference = InferenceService.newRequest(images, 0, true, memory.arena());
-        return new Submitted(model, outputs, model.runner().submit(inference), memory.caller());
-    }
-
-    /**
-     * The response for a finished request. On success the response views {@code predictions}; on failure they are
-     * closed here.
-     */
-    ModelInferResponse respond(ModelInferRequest request, Submitted submitted, Predictions predictions) {
-        try {
-            return InferOutputs.toResponse(request, submitted.model(), submitted.outputs(), predictions,
-                    sharedMemory, submitted.caller());
-        } catch (RuntimeException e) {
-            predictions.close();
-            throw e;
-        }
-    }
-
-    RequestImages.Memory memoryOf(ModelInferRequest request) {
+    private RequestImages.Memory memoryOf(ModelInferRequest request) {
         return RequestImages.Memory.of(inferRequests.takeMemory(request), sharedMemory);
-    }
-
-    void sendStreamResponse(StreamObserver<ModelStreamInferResponse> responses, ModelStreamInferResponse response,
-            Predictions predictions) {
-        if (predictions == null) {
-            responses.onNext(response);
-        } else {
-            InferenceService.send(responses, response, predictions, streamResponses);
-        }
-    }
-
-    ShutdownDrain shutdownDrain() {
-        return shutdownDrain;
-    }
-
-    Outcomes outcomes() {
-        return outcomes;
-    }
-
-    Executor responseExecutor() {
-        return responseExecutor;
     }
 
     @Override
     public void modelConfig(ModelConfigRequest request, StreamObserver<ModelConfigResponse> responses) {
         try {
             reply(responses, ModelConfigResponse.newBuilder()
-                    .setConfig(model(request.getName(), request.getVersion()).servingConfig()).build());
+                    .setConfig(dispatcher.model(request.getName(), request.getVersion()).servingConfig()).build());
         } catch (RuntimeException e) {
             responses.onError(Statuses.of(e).asRuntimeException());
         }
@@ -302,7 +226,7 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
         List<ServedModel> models;
         try {
             models = request.getName().isEmpty() ? repository.servedModels()
-                    : List.of(model(request.getName(), request.getVersion()));
+                    : List.of(dispatcher.model(request.getName(), request.getVersion()));
         } catch (RuntimeException e) {
             responses.onError(Statuses.of(e).asRuntimeException());
             return;
@@ -319,33 +243,29 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
             return;
         }
         RepositoryIndexResponse.Builder index = RepositoryIndexResponse.newBuilder();
-        for (ModelInfo info : repository.describeAll()) {
-            boolean ready = info.getStatus() == ModelStatus.MODEL_STATUS_READY;
-            if (request.getReady() && !ready) {
+        for (IndexRow row : repository.index()) {
+            if (request.getReady() && !row.state().equals("READY")) {
                 continue;
             }
-            index.addModels(RepositoryIndexResponse.ModelIndex.newBuilder().setName(info.getName())
-                    .setVersion(ServedModel.VERSION).setState(ready ? "READY" : "UNAVAILABLE")
-                    .setReason(info.getStatusMessage()));
+            index.addModels(RepositoryIndexResponse.ModelIndex.newBuilder().setName(row.name())
+                    .setVersion(row.version()).setState(row.state()).setReason(row.reason()));
         }
         reply(responses, index.build());
     }
 
+    /** Triton's model control: in --model-control-mode explicit only (UNAVAILABLE otherwise, as Triton answers). */
     @Override
     public void repositoryModelLoad(RepositoryModelLoadRequest request,
             StreamObserver<RepositoryModelLoadResponse> responses) {
-        responses.onError(modelControlIsOff());
+        ModelControl.reply(modelControl.load(request), responses,
+                info -> RepositoryModelLoadResponse.getDefaultInstance());
     }
 
     @Override
     public void repositoryModelUnload(RepositoryModelUnloadRequest request,
             StreamObserver<RepositoryModelUnloadResponse> responses) {
-        responses.onError(modelControlIsOff());
-    }
-
-    private static RuntimeException modelControlIsOff() {
-        return Status.UNIMPLEMENTED.withDescription("model control is not supported: the server loads every model "
-                + "of its repository at start; restart it to change models").asRuntimeException();
+        ModelControl.reply(modelControl.unload(request), responses,
+                info -> RepositoryModelUnloadResponse.getDefaultInstance());
     }
 
     @Override
@@ -399,8 +319,20 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
 
     @Override
     public void traceSetting(TraceSettingRequest request, StreamObserver<TraceSettingResponse> responses) {
-        responses.onError(Status.UNIMPLEMENTED.withDescription("request tracing is not supported yet: Fovea has no "
-                + "trace settings to read or change").asRuntimeException());
+        try {
+            String model = request.getModelName().isEmpty() ? null : request.getModelName();
+            if (model != null) {
+                dispatcher.requireKnown(model);
+            }
+            reply(responses, OipTraceSetting.update(request, model, dispatcher.tracing().control()));
+        } catch (RuntimeException e) {
+            responses.onError(Statuses.of(e).asRuntimeException());
+        }
+    }
+
+    /** The server's tracing, for the HTTP binding to take the caller's trace context from its headers. */
+    public Tracing tracing() {
+        return dispatcher.tracing();
     }
 
     @Override
@@ -426,15 +358,6 @@ public final class OpenInferenceService extends GRPCInferenceServiceGrpc.GRPCInf
                 + "(SystemSharedMemoryRegister)").asRuntimeException();
     }
 
-    /** The serving model {@code name} at {@code version} ("" or "1"), or a NOT_FOUND / UNAVAILABLE status. */
-    ServedModel model(String name, String version) {
-        ServedModel model = InferenceService.servedModel(repository, name);
-        if (!version.isEmpty() && !version.equals(ServedModel.VERSION)) {
-            throw Status.NOT_FOUND.withDescription("model " + ClientText.quote(name) + " has no version "
-                    + ClientText.quote(version) + " (versions: " + ServedModel.VERSION + ")").asRuntimeException();
-        }
-        return model;
-    }
 
     private static <T> void reply(StreamObserver<T> responses, T response) {
         responses.onNext(response);

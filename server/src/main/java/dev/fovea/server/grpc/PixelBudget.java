@@ -2,6 +2,7 @@ package dev.fovea.server.grpc;
 
 import dev.fovea.server.limits.ImageHeader;
 import dev.fovea.server.limits.ImageLimits;
+import dev.fovea.server.serving.Statuses;
 import java.lang.foreign.MemorySegment;
 
 /**

@@ -3,11 +3,13 @@ package dev.fovea.server.grpc;
 import com.google.protobuf.ByteString;
 import dev.fovea.server.inference.InputImage;
 import dev.fovea.server.limits.ImageLimits;
+import dev.fovea.server.model.ElementType;
+import dev.fovea.server.serving.Statuses;
+import dev.fovea.server.sharedmemory.Caller;
+import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import dev.fovea.torch.DType;
 import dev.fovea.torch.ImageInput;
 import dev.fovea.torch.PixelFormat;
-import dev.fovea.server.sharedmemory.Caller;
-import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
 import dev.fovea.v1.EncodedImage;
 import dev.fovea.v1.Image;
 import dev.fovea.v1.RawPixels;
@@ -137,10 +139,8 @@ final class RequestImages {
     }
 
     private static InputImage tensor(RawTensor tensor, String field, Memory memory) {
-        DType dtype = DataTypes.toNative(tensor.getDtype());
-        if (dtype == null) {
-            throw Statuses.invalid(field + ".dtype is not set");
-        }
+        DType dtype = ElementType.ofWire(tensor.getDtype()).map(ElementType::nativeType)
+                .orElseThrow(() -> Statuses.invalid(field + ".dtype is not set"));
         long elements = 1;
         for (int d = 0; d < tensor.getShapeCount(); d++) {
             long size = tensor.getShape(d);

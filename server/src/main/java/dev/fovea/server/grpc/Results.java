@@ -2,6 +2,7 @@ package dev.fovea.server.grpc;
 
 import com.google.protobuf.UnsafeByteOperations;
 import dev.fovea.server.inference.Prediction;
+import dev.fovea.server.model.ElementType;
 import dev.fovea.v1.Classification;
 import dev.fovea.v1.RawTensor;
 import dev.fovea.v1.Result;
@@ -19,7 +20,7 @@ final class Results {
                     .setScore(score.score()));
         }
         for (Prediction.OutputTensor output : prediction.outputs()) {
-            RawTensor.Builder tensor = RawTensor.newBuilder().setDtype(DataTypes.toWire(output.dtype()));
+            RawTensor.Builder tensor = RawTensor.newBuilder().setDtype(ElementType.named(output.dtype()).wire());
             for (long size : output.shape()) {
                 tensor.addShape(size);
             }

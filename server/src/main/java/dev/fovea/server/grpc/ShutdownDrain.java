@@ -1,5 +1,6 @@
 package dev.fovea.server.grpc;
 
+import dev.fovea.server.serving.Statuses;
 import io.grpc.ForwardingServerCallListener;
 import io.grpc.Metadata;
 import io.grpc.ServerCall;

@@ -9,6 +9,7 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.netty.util.ReferenceCountUtil;
@@ -150,6 +151,20 @@ final class HttpHandler extends ChannelInboundHandlerAdapter {
         waiting.forEach(FullHttpRequest::release);
         waiting.clear();
         ctx.fireChannelInactive();
+    }
+
+    /**
+     * An idle connection (no bytes either way for the idle timeout, see {@link HttpServer}) with no request in flight
+     * is closed: each open connection holds a socket and buffers, and clients that keep many open and silent would
+     * otherwise hold them forever. A connection waiting for a long inference stays open.
+     */
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object event) {
+        if (event instanceof IdleStateEvent && !busy && waiting.isEmpty()) {
+            ctx.close();
+            return;
+        }
+        ctx.fireUserEventTriggered(event);
     }
 
     @Override

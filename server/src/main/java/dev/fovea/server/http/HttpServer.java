@@ -1,6 +1,7 @@
 package dev.fovea.server.http;
 
 import dev.fovea.server.grpc.OpenInferenceService;
+import dev.fovea.server.limits.ThrottledLog;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
@@ -18,10 +19,15 @@ import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.timeout.IdleStateHandler;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * The HTTP/REST binding of the Open Inference Protocol (KServe v2 REST with Triton's extensions), on Netty, in front
@@ -40,6 +46,14 @@ import java.util.concurrent.TimeUnit;
  */
 public final class HttpServer implements AutoCloseable {
 
+    /** Open connections at most; more are closed as they are accepted, so idle clients cannot exhaust sockets. */
+    static final int MAX_CONNECTIONS = 1024;
+    /** A connection with no request in flight and no bytes either way for this long is closed. */
+    static final Duration IDLE_TIMEOUT = Duration.ofMinutes(5);
+
+    private static final ThrottledLog refusals = new ThrottledLog(Logger.getLogger(HttpServer.class.getName()),
+            Duration.ofMinutes(1));
+
     private final EventLoopGroup group;
     private final Channel listener;
 
@@ -54,6 +68,12 @@ public final class HttpServer implements AutoCloseable {
      */
     public static HttpServer start(OpenInferenceService service, String host, int port, int maxMessageBytes,
             int threads, HttpAccess access) throws InterruptedException {
+        return start(service, host, port, maxMessageBytes, threads, access, MAX_CONNECTIONS, IDLE_TIMEOUT);
+    }
+
+    /** With other connection limits, for tests. */
+    static HttpServer start(OpenInferenceService service, String host, int port, int maxMessageBytes, int threads,
+            HttpAccess access, int maxConnections, Duration idleTimeout) throws InterruptedException {
         Objects.requireNonNull(service, "service");
         Objects.requireNonNull(access, "access");
         Routes routes = new Routes(service, maxMessageBytes);
@@ -62,8 +82,20 @@ public final class HttpServer implements AutoCloseable {
         try {
             Channel listener = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
                     .childHandler(new ChannelInitializer<SocketChannel>() {
+                        private final AtomicInteger open = new AtomicInteger();
+
                         @Override
                         protected void initChannel(SocketChannel channel) {
+                            if (open.incrementAndGet() > maxConnections) {
+                                open.decrementAndGet();
+                                refusals.log(Level.WARNING, () -> "HTTP connections refused: " + maxConnections
+                                        + " are open", false);
+                                channel.close();
+                                return;
+                            }
+                            channel.closeFuture().addListener(closed -> open.decrementAndGet());
+                            channel.pipeline().addLast(new IdleStateHandler(0, 0, idleTimeout.toMillis(),
+                                    TimeUnit.MILLISECONDS));
                             pipeline(channel, routes, maxMessageBytes, access);
                         }
                     })

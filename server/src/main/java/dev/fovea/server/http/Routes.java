@@ -3,20 +3,27 @@ package dev.fovea.server.http;
 import com.google.gson.stream.JsonReader;
 import com.google.protobuf.MessageOrBuilder;
 import dev.fovea.oip.ModelConfigRequest;
+import dev.fovea.oip.ModelInferResponse;
 import dev.fovea.oip.ModelMetadataRequest;
 import dev.fovea.oip.ModelReadyRequest;
 import dev.fovea.oip.ModelStatisticsRequest;
+import dev.fovea.oip.ModelRepositoryParameter;
 import dev.fovea.oip.RepositoryIndexRequest;
 import dev.fovea.oip.RepositoryIndexResponse;
+import dev.fovea.oip.RepositoryModelLoadRequest;
+import dev.fovea.oip.RepositoryModelUnloadRequest;
 import dev.fovea.oip.ServerMetadataRequest;
 import dev.fovea.oip.ServerReadyRequest;
 import dev.fovea.oip.SystemSharedMemoryRegisterRequest;
 import dev.fovea.oip.SystemSharedMemoryStatusRequest;
 import dev.fovea.oip.SystemSharedMemoryStatusResponse;
 import dev.fovea.oip.SystemSharedMemoryUnregisterRequest;
+import dev.fovea.oip.TraceSettingRequest;
 import dev.fovea.server.grpc.OpenInferenceService;
 import dev.fovea.server.limits.ClientText;
+import dev.fovea.server.serving.Answer;
 import io.grpc.Context;
+import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.ByteBufInputStream;
@@ -32,6 +39,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.BiConsumer;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
@@ -45,7 +53,8 @@ import java.util.function.Supplier;
  * GET  /v2/models/stats                                 statistics of every model
  * GET  /v2/models/{m}[/versions/{v}][/ready|/config|/stats]
  * POST /v2/models/{m}[/versions/{v}]/infer
- * POST /v2/repository/index
+ * GET  /v2[/models/{m}]/trace/setting,  POST /v2[/models/{m}]/trace/setting
+ * POST /v2/repository/index,  POST /v2/repository/models/{m}/load | /unload
  * GET  /v2/systemsharedmemory[/region/{r}]/status
  * POST /v2/systemsharedmemory/region/{r}/register | /unregister,  POST /v2/systemsharedmemory/unregister
  * </pre>
@@ -111,8 +120,9 @@ final class Routes {
             };
             case "models" -> models(rest.subList(1, rest.size()), request, context, allocator);
             case "repository" -> rest.size() == 2 && rest.get(1).equals("index")
-                    ? post(() -> repositoryIndex(request)) : null;
+                    ? post(() -> repositoryIndex(request)) : repositoryModel(rest.subList(1, rest.size()), request);
             case "systemsharedmemory" -> sharedMemory(rest.subList(1, rest.size()), request);
+            case "trace" -> rest.size() == 2 && rest.get(1).equals("setting") ? traceSetting("", request) : null;
             default -> null;
         };
     }
@@ -132,6 +142,10 @@ final class Routes {
         if (rest.size() >= 2 && rest.getFirst().equals("versions")) {
             version = rest.get(1);
             rest = rest.subList(2, rest.size());
+        }
+        if (version.isEmpty() && rest.size() == 2 && rest.getFirst().equals("trace")
+                && rest.get(1).equals("setting")) {
+            return traceSetting(name, request);
         }
         if (rest.size() > 1) {
             return null;
@@ -188,6 +202,16 @@ final class Routes {
         };
     }
 
+    /** Triton's trace extension: GET reads the settings, POST changes those its JSON object names. */
+    private Endpoint traceSetting(String model, FullHttpRequest request) {
+        if (!request.method().equals(HttpMethod.POST)) {
+            return get(() -> call(service::traceSetting, TraceSettingRequest.newBuilder().setModelName(model)
+                    .build(), TraceSettingsJson::render));
+        }
+        return post(() -> call(service::traceSetting, TraceSettingsJson.parse(request, model),
+                TraceSettingsJson::render));
+    }
+
     /** Triton's form: a JSON array of the regions. */
     private CompletableFuture<Reply> sharedMemoryStatus(String region) {
         return call(service::systemSharedMemoryStatus, SystemSharedMemoryStatusRequest.newBuilder()
@@ -221,16 +245,68 @@ final class Routes {
                 }));
     }
 
+    /** Triton's model repository extension: {@code POST /v2/repository/models/{m}/load | unload}. */
+    private Endpoint repositoryModel(List<String> path, FullHttpRequest request) {
+        if (path.size() != 3 || !path.getFirst().equals("models")) {
+            return null;
+        }
+        String name = path.get(1);
+        return switch (path.get(2)) {
+            case "load" -> post(() -> {
+                RepositoryModelLoadRequest.Builder load = RepositoryModelLoadRequest.newBuilder().setModelName(name);
+                readObject(request, (in, field) -> readParameters(in, field, load::putParameters));
+                return call(service::repositoryModelLoad, load.build(), loaded -> ok());
+            });
+            case "unload" -> post(() -> {
+                RepositoryModelUnloadRequest.Builder unload = RepositoryModelUnloadRequest.newBuilder()
+                        .setModelName(name);
+                readObject(request, (in, field) -> readParameters(in, field, unload::putParameters));
+                return call(service::repositoryModelUnload, unload.build(), unloaded -> ok());
+            });
+            default -> null;
+        };
+    }
+
+    /** {@code "parameters": {"config": "...", "unload_dependents": true}}: each value a string, bool or integer. */
+    private static void readParameters(JsonReader in, String field,
+            BiConsumer<String, ModelRepositoryParameter> parameters) throws IOException {
+        if (!field.equals("parameters")) {
+            in.skipValue();
+            return;
+        }
+        in.beginObject();
+        while (in.hasNext()) {
+            String key = in.nextName();
+            ModelRepositoryParameter.Builder value = ModelRepositoryParameter.newBuilder();
+            switch (in.peek()) {
+                case BOOLEAN -> value.setBoolParam(in.nextBoolean());
+                case NUMBER -> value.setInt64Param(JsonTensorData.integer(in.nextString(), "parameters"));
+                case STRING -> value.setStringParam(in.nextString());
+                default -> throw JsonTensorData.bad("parameters[" + ClientText.quote(key)
+                        + "]: must be a string, a boolean or an integer");
+            }
+            parameters.accept(key, value.build());
+        }
+        in.endObject();
+    }
+
     private CompletableFuture<Reply> infer(String model, String version, FullHttpRequest request,
             Context.CancellableContext context, ByteBufAllocator allocator) {
-        String header = request.headers().get(Reply.HEADER_LENGTH);
-        long jsonLength = header == null ? -1 : JsonTensorData.integer(header.trim(), Reply.HEADER_LENGTH);
-        InferRequests.Parsed parsed = InferRequests.parse(model, version, request.content(), jsonLength,
-                maxTensorBytes);
-        // The service copies the request's bytes before infer returns, so the body may be released after this.
-        CompletableFuture<OpenInferenceService.Answer> answer;
+        long start = System.nanoTime();
+        InferRequests.Parsed parsed;
         try {
-            answer = context.call(() -> service.infer(parsed.request()));
+            String header = request.headers().get(Reply.HEADER_LENGTH);
+            long jsonLength = header == null ? -1 : JsonTensorData.integer(header.trim(), Reply.HEADER_LENGTH);
+            parsed = InferRequests.parse(model, version, request.content(), jsonLength, maxTensorBytes);
+        } catch (HttpErrors.BadRequest e) {
+            service.refused(model, Status.INVALID_ARGUMENT, start);
+            throw e;
+        }
+        // The service copies the request's bytes before infer returns, so the body may be released after this.
+        CompletableFuture<Answer<ModelInferResponse>> answer;
+        try {
+            answer = service.tracing().withParent(context, request.headers()::get)
+                    .call(() -> service.infer(parsed.request()));
         } catch (Exception e) {
             answer = CompletableFuture.failedFuture(e);
         }
@@ -243,20 +319,21 @@ final class Routes {
                 if (body.jsonLength() >= 0) {
                     reply.response().headers().set(Reply.HEADER_LENGTH, body.jsonLength());
                 }
-                return new Reply(reply.response(), done.predictions());
+                return new Reply(reply.response(), done);
             } catch (RuntimeException e) {
                 done.predictions().close();
+                done.trace().end(Status.fromThrowable(e));
                 throw e;
             }
         });
     }
 
-    private interface Field {
+    interface Field {
         void read(JsonReader in, String name) throws IOException;
     }
 
     /** Reads a small JSON object body (an empty body is an empty object). */
-    private static void readObject(FullHttpRequest request, Field field) {
+    static void readObject(FullHttpRequest request, Field field) {
         if (request.content().readableBytes() == 0) {
             return;
         }

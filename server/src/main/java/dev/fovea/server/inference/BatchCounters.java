@@ -11,9 +11,9 @@ final class BatchCounters {
     private final AtomicInteger inForward = new AtomicInteger();
     private final AtomicInteger peakInForward = new AtomicInteger();
 
-    /** A batch (or a request rerun alone) reached the model. */
-    void batchStarted() {
-        batchesRun.incrementAndGet();
+    /** A batch (or a request rerun alone) reached the model; returns its number among the model's batches. */
+    long batchStarted() {
+        return batchesRun.incrementAndGet();
     }
 
     /** Runs {@code forward}, counting how many of the model's batches are in forward at once. */

@@ -315,8 +315,8 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
                     InferenceRequest request = staged.jobs().get(i).request();
                     if (staged.live(i)) {
                         long postprocessStart = System.nanoTime();
-                        results.add(postprocessor.predictions(request, offset, new long[] {
-                            start - request.arrivalNanos(), stagingNanos, inference}));
+                        results.add(postprocessor.predictions(request, offset, new Postprocessor.Batch(
+                                staged.batchId(), start, staged.stagedNanos(), staged.forwardedNanos())));
                         observer.requestRan(start - request.arrivalNanos(), System.nanoTime() - postprocessStart);
                     }
                     offset += request.images().size();
@@ -334,7 +334,7 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
      * instance's device thread. The future completes on that thread.
      */
     private CompletableFuture<List<Tensor>> forwardAsync(StagedBatch staged) {
-        counters.batchStarted();
+        staged.numbered(counters.batchStarted());
         Supplier<List<Tensor>> work = () -> {
             List<Tensor> outputs = counters.countingForward(() -> forwardHere(staged.input(), staged.pictures()));
             staged.forwarded();

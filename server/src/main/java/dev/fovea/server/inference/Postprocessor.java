@@ -60,12 +60,14 @@ final class Postprocessor implements AutoCloseable {
         this.memory = new OutputMemory(host);
     }
 
-    /**
-     * The predictions for {@code request}, whose images are the rows from {@code offset} on.
-     *
-     * @param stageNanos the request's queue time, then the batch's preprocess and inference time
-     */
-    Predictions predictions(InferenceRequest request, int offset, long[] stageNanos) {
+    /** One batch's number and the {@link System#nanoTime()} instants its stages started and inference ended. */
+    record Batch(long id, long startNanos, long preprocessedNanos, long inferredNanos) {}
+
+    /** The predictions for {@code request}, whose images are the rows from {@code offset} on. */
+    Predictions predictions(InferenceRequest request, int offset, Batch batch) {
+        long queueMicros = (batch.startNanos() - request.arrivalNanos()) / 1000;
+        long preprocessMicros = (batch.preprocessedNanos() - batch.startNanos()) / 1000;
+        long inferenceMicros = (batch.inferredNanos() - batch.preprocessedNanos()) / 1000;
         int classes = logits == null ? 0 : logits.length / batchSize;
         int images = request.images().size();
         List<Prediction> predictions = new ArrayList<>(images);
@@ -76,8 +78,9 @@ final class Postprocessor implements AutoCloseable {
                             Math.min(request.topK(), classes));
             List<Prediction.OutputTensor> raw = request.includeOutputs() ? rows(row) : List.of();
             long postprocess = System.nanoTime() - start;
-            predictions.add(new Prediction(top, raw, new Prediction.Timings(stageNanos[0] / 1000,
-                    stageNanos[1] / 1000, stageNanos[2] / 1000, postprocess / 1000, batchSize)));
+            predictions.add(new Prediction(top, raw, new Prediction.Timings(queueMicros, preprocessMicros,
+                    inferenceMicros, postprocess / 1000, batchSize, batch.id(), batch.startNanos(),
+                    batch.preprocessedNanos(), start)));
         }
         return new Predictions(predictions, request.includeOutputs() ? memory : null);
     }

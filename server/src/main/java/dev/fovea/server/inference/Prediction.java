@@ -34,7 +34,12 @@ public record Prediction(List<ClassScore> classes, List<OutputTensor> outputs, T
         }
     }
 
-    /** Microseconds per stage; preprocess and inference are for the whole batch the image ran in. */
+    /**
+     * Microseconds per stage; preprocess and inference are for the whole batch the image ran in. For tracing, where
+     * the stages started ({@link System#nanoTime()} instants, read when the stages were timed anyway) and the batch's
+     * number among the model's batches, which the requests of one batch share.
+     */
     public record Timings(long queueMicros, long preprocessMicros, long inferenceMicros, long postprocessMicros,
-            int batchSize) {}
+            int batchSize, long batchId, long preprocessStartNanos, long inferenceStartNanos,
+            long postprocessStartNanos) {}
 }

@@ -28,6 +28,8 @@ final class StagedBatch implements AutoCloseable {
     private final BitSet dropped = new BitSet();
     /** When forward returned; written on the thread that ran it, read after the hand-off that follows. */
     private long forwardedNanos;
+    /** The batch's number among its model's batches, given as it enters forward. */
+    private long batchId;
 
     /**
      * Takes ownership of {@code input} and {@code scratch} (null when the input views no scratch memory).
@@ -68,6 +70,14 @@ final class StagedBatch implements AutoCloseable {
 
     long stagedNanos() {
         return stagedNanos;
+    }
+
+    void numbered(long batchId) {
+        this.batchId = batchId;
+    }
+
+    long batchId() {
+        return batchId;
     }
 
     void forwarded() {

@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 
 /**
@@ -21,13 +22,17 @@ import java.util.function.Supplier;
  *   <li>{@code fovea_stage_duration_seconds{model, stage}}: {@code queue} and {@code postprocess} per request,
  *       {@code preprocess} and {@code compute} per batch;
  *   <li>{@code fovea_batch_size{model}}: images per batch run (the warm-up batch at load time included);
- *   <li>{@code fovea_queue_depth{model}}: requests waiting for a worker, read at scrape time;
+ *   <li>{@code fovea_queue_depth{model}}: requests waiting for a worker, read at scrape time (a model that is
+ *       not loaded has none);
+ *   <li>{@code fovea_model_load_failures_total{model}}: versions that failed to load or warm up (at start, on a
+ *       load request or a rescan);
  *   <li>{@code fovea_native_memory_bytes}: bytes the process holds from the C allocator (libtorch's CPU tensors,
  *       requests in native memory, Netty's direct buffers), read at scrape time; absent without glibc's mallinfo2.
  * </ul>
  *
  * Thread-safe. Model labels only ever carry names of the repository's models ({@code unknown} for the rest), so a
- * client cannot grow the label set.
+ * client cannot grow the label set. A model's series and statistics outlive its unloading and continue when it loads
+ * again; all its versions count under its name.
  */
 public final class ServerMetrics {
 
@@ -39,6 +44,7 @@ public final class ServerMetrics {
     private final Counter requests;
     private final Histogram stages;
     private final Histogram batchSizes;
+    private final Counter loadFailures;
     private final Map<String, ModelStatistics> statistics = new ConcurrentHashMap<>();
     private final LongAdder finished = new LongAdder();
 
@@ -52,6 +58,9 @@ public final class ServerMetrics {
                 .labelNames("model", "stage").classicOnly().classicUpperBounds(SECONDS).register(registry);
         this.batchSizes = Histogram.builder().name("fovea_batch_size").help("Images per batch run")
                 .labelNames("model").classicOnly().classicUpperBounds(BATCH_SIZES).register(registry);
+        this.loadFailures = Counter.builder().name("fovea_model_load_failures_total")
+                .help("Model versions that failed to load or warm up, by model").labelNames("model")
+                .register(registry);
         if (MallocHeap.available()) {
             GaugeWithCallback.builder().name("fovea_native_memory_bytes")
                     .help("Bytes held from the C allocator: libtorch CPU tensors, native request buffers, "
@@ -84,6 +93,11 @@ public final class ServerMetrics {
         }
     }
 
+    /** A version of {@code model} (a folder of the repository) failed to load or warm up. */
+    public void modelLoadFailed(String model) {
+        loadFailures.labelValues(model).inc();
+    }
+
     /** Requests (and stream frames) finished since start, whatever their outcome. */
     public long requestsFinished() {
         return finished.sum();
@@ -94,23 +108,28 @@ public final class ServerMetrics {
         return statisticsOf(model).snapshot();
     }
 
-    /** Starts {@code model}'s statistics (not its Prometheus series) from zero: after its load-time warm-up. */
-    public void forgetStatistics(String model) {
-        statistics.put(model, new ModelStatistics());
-    }
-
     private ModelStatistics statisticsOf(String model) {
         return statistics.computeIfAbsent(model, name -> new ModelStatistics());
     }
 
     /** The observer that records what {@code model}'s runner does. */
     public ModelRunner.Observer observerFor(String model) {
-        // Looked up per event, not captured: forgetStatistics replaces the model's totals after warm-up.
+        return observerFor(model, () -> true);
+    }
+
+    /**
+     * The observer that records what a runner of {@code model} (one of its versions) does; its statistics count only
+     * while {@code counting} is true (after the version's warm-up), the Prometheus series always.
+     */
+    public ModelRunner.Observer observerFor(String model, BooleanSupplier counting) {
+        // Looked up per event, not captured: forgetStatistics replaces the model's totals.
         return new ModelRunner.Observer() {
             @Override
             public void batchRan(int images, long preprocessNanos, long computeNanos) {
                 batchSizes.labelValues(model).observe(images);
-                statisticsOf(model).batchRan(images, preprocessNanos, computeNanos);
+                if (counting.getAsBoolean()) {
+                    statisticsOf(model).batchRan(images, preprocessNanos, computeNanos);
+                }
                 stages.labelValues(model, "preprocess").observe(preprocessNanos / 1e9);
                 stages.labelValues(model, "compute").observe(computeNanos / 1e9);
             }
@@ -118,7 +137,9 @@ public final class ServerMetrics {
             @Override
             public void requestRan(long queueNanos, long postprocessNanos) {
                 stages.labelValues(model, "queue").observe(queueNanos / 1e9);
-                statisticsOf(model).requestRan(queueNanos, postprocessNanos);
+                if (counting.getAsBoolean()) {
+                    statisticsOf(model).requestRan(queueNanos, postprocessNanos);
+                }
                 stages.labelValues(model, "postprocess").observe(postprocessNanos / 1e9);
             }
         };

@@ -1,13 +1,12 @@
 package dev.fovea.server.repository;
 
 import com.google.protobuf.TextFormat;
-import dev.fovea.oip.DataType;
 import dev.fovea.oip.ModelDynamicBatching;
 import dev.fovea.oip.ModelInput;
 import dev.fovea.oip.ModelInstanceGroup;
 import dev.fovea.oip.ModelOutput;
 import dev.fovea.server.inference.Batching;
-import dev.fovea.torch.DType;
+import dev.fovea.server.model.ModelSpec;
 import dev.fovea.torch.Device;
 import dev.fovea.torch.PixelFormat;
 import dev.fovea.torch.Preprocessing;
@@ -15,12 +14,9 @@ import dev.fovea.v1.ChannelOrder;
 import dev.fovea.v1.DynamicBatching;
 import dev.fovea.v1.ModelConfig;
 import dev.fovea.v1.Task;
-import dev.fovea.v1.TensorSpec;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 
 /** Reads a model's {@code config.pbtxt} (protobuf text format of {@link ModelConfig}) and fills in defaults. */
@@ -29,6 +25,9 @@ final class ModelConfigs {
     static final String FILE_NAME = "config.pbtxt";
     static final int DEFAULT_MAX_BATCH_SIZE = 64;
     static final int DEFAULT_CROP = 224;
+    /** Bounds that keep a config (a load request's is a client's) from making the server allocate without limit. */
+    static final int MAX_CROP = 8192;
+    static final int MAX_INSTANCES = 64;
 
     private ModelConfigs() {}
 
@@ -96,6 +95,14 @@ final class ModelConfigs {
         if (preprocessing.getCropWidth() == 0 || preprocessing.getCropHeight() == 0) {
             throw new InvalidModelException(file + ": preprocessing: crop_width and crop_height must both be set");
         }
+        if (preprocessing.getCropWidth() > MAX_CROP || preprocessing.getCropHeight() > MAX_CROP
+                || preprocessing.getResizeShorterSide() > MAX_CROP) {
+            throw new InvalidModelException(file + ": preprocessing: sizes must be at most " + MAX_CROP);
+        }
+        if (config.getInstances() > MAX_INSTANCES) {
+            throw new InvalidModelException(file + ": instances must be at most " + MAX_INSTANCES + " (each is a "
+                    + "thread), got " + config.getInstances());
+        }
         if (preprocessing.getMeanCount() != channels || preprocessing.getStdCount() != channels) {
             throw new InvalidModelException(file + ": preprocessing: mean and std need " + channels
                     + " values for channel_order " + preprocessing.getChannelOrder());
@@ -128,16 +135,16 @@ final class ModelConfigs {
      * frames {@code [-1, -1, channels]} per batch row (the server preprocesses them), the outputs seen at warm-up,
      * batching and instances as configured.
      */
-    static dev.fovea.oip.ModelConfig servingConfig(String name, ModelConfig config, int channels,
-            List<TensorSpec> outputs) {
-        dev.fovea.oip.ModelConfig.Builder serving = dev.fovea.oip.ModelConfig.newBuilder().setName(name)
-                .setPlatform(TritonConfigs.PLATFORM).setMaxBatchSize(config.getMaxBatchSize())
-                .addInput(ModelInput.newBuilder().setName("input").setDataType(DataType.TYPE_UINT8)
-                        .setFormat(ModelInput.Format.FORMAT_NHWC).addDims(-1).addDims(-1).addDims(channels));
-        for (TensorSpec output : outputs) {
-            serving.addOutput(ModelOutput.newBuilder().setName(output.getName())
-                    .setDataType(TritonConfigs.configType(DType.valueOf(output.getDtype().toUpperCase(Locale.ROOT))))
-                    .addAllDims(output.getShapeList().subList(1, output.getShapeCount())));
+    static dev.fovea.oip.ModelConfig servingConfig(ModelConfig config, ModelSpec spec) {
+        dev.fovea.oip.ModelConfig.Builder serving = dev.fovea.oip.ModelConfig.newBuilder().setName(spec.name())
+                .setPlatform(TritonConfigs.PLATFORM).setMaxBatchSize(spec.maxBatchSize());
+        for (ModelSpec.Tensor input : spec.inputs()) {
+            serving.addInput(ModelInput.newBuilder().setName(input.name()).setDataType(input.type().config())
+                    .setFormat(ModelInput.Format.FORMAT_NHWC).addAllDims(input.dims()));
+        }
+        for (ModelSpec.Tensor output : spec.outputs()) {
+            serving.addOutput(ModelOutput.newBuilder().setName(output.name()).setDataType(output.type().config())
+                    .addAllDims(output.dims()));
         }
         if (config.hasDynamicBatching()) {
             serving.setDynamicBatching(ModelDynamicBatching.newBuilder()

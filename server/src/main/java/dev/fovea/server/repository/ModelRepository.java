@@ -1,59 +1,63 @@
 package dev.fovea.server.repository;
 
-import dev.fovea.oip.ModelInput;
 import dev.fovea.server.inference.CpuCompute;
-import dev.fovea.server.inference.InferenceRequest;
-import dev.fovea.server.inference.InputImage;
-import dev.fovea.server.inference.ModelRunner;
-import dev.fovea.server.inference.Prediction;
-import dev.fovea.server.inference.Predictions;
+import dev.fovea.server.limits.ClientText;
 import dev.fovea.server.metrics.ServerMetrics;
-import dev.fovea.torch.DType;
-import dev.fovea.torch.Device;
-import dev.fovea.torch.ImageInput;
-import dev.fovea.torch.NativeException;
-import dev.fovea.torch.PixelFormat;
-import dev.fovea.torch.Preprocessing;
-import dev.fovea.torch.TorchModule;
-import dev.fovea.torch.TorchRuntime;
-import dev.fovea.v1.ModelConfig;
 import dev.fovea.v1.ModelInfo;
 import dev.fovea.v1.ModelStatus;
-import dev.fovea.v1.Task;
-import dev.fovea.v1.TensorSpec;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Collections;
+import java.util.Collection;
 import java.util.List;
-import java.util.Locale;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.TreeMap;
-import java.util.concurrent.ExecutionException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
-import java.util.logging.Logger;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
 import java.util.stream.Stream;
 
 /**
- * The models of a repository folder: {@code <repository>/<model>/model.pt} plus optional {@code config.pbtxt} and
- * labels file, or a model in Triton's layout ({@link TritonConfigs}). Every model is loaded onto its device and warmed up when the repository opens; a model that fails is
- * logged with the reason, reported as FAILED, and skipped while the rest serve.
+ * The models of a repository folder ({@code <repository>/<model>/}, in Fovea's layout or Triton's, see
+ * {@link ModelFolder}) and their versions, as they load, serve, get replaced and unload while the server runs.
  *
- * <p>Ownership: the repository owns every model's runner and native module; {@link #close()} drains and frees them.
+ * <p>Lookups ({@link #find}, {@link #acquire}, {@link #describe}) read one immutable map that changes are published
+ * into atomically: they never block and never see a half-made change. Changes (a load, an unload, a rescan) run one
+ * at a time on the repository's own thread, never on a caller's event loop: a new version loads and warms up beside
+ * the serving one, is published when ready, and only then is the one it replaces retired (see {@link ServedModel}:
+ * in-flight requests finish on it, then its native memory is freed). A version that fails to load leaves whatever
+ * served before serving; the failure is logged, counted ({@code fovea_model_load_failures_total}) and reported in
+ * the model's status message.
+ *
+ * <p>The control mode ({@link ControlMode}) says who may change what: nobody after start ({@code NONE}), a rescan
+ * of the folder ({@code POLL}, see {@link #rescan}), or load and unload requests ({@code EXPLICIT}).
+ *
+ * <p>Ownership: the repository owns every version's runner and native module; {@link #close()} drains and frees
+ * them.
  */
 public final class ModelRepository implements AutoCloseable {
 
-    private static final Logger log = Logger.getLogger(ModelRepository.class.getName());
     static final String MODEL_FILE = "model.pt";
     static final String DEFAULT_LABELS_FILE = "labels.txt";
-    private static final long WARM_UP_TIMEOUT_SECONDS = 300;
+    /** How long a retiring version waits for its callers and queued requests before it is freed regardless. */
+    private static final long RETIRE_MILLIS = 30_000;
+
+    /** Triton's model control modes. */
+    public enum ControlMode {
+        /** Every model loads at start; nothing changes after. */
+        NONE,
+        /** Every model loads at start; {@link #rescan} loads, reloads and unloads what changed on disk. */
+        POLL,
+        /** The models named at start load; load and unload requests change the rest. */
+        EXPLICIT
+    }
 
     /**
      * Server-wide defaults for what a model's config.pbtxt leaves unset, where runners report, and how many threads
@@ -69,218 +73,287 @@ public final class ModelRepository implements AutoCloseable {
     }
 
     private final Path root;
+    private final Options options;
+    private final ControlMode mode;
     private final CpuCompute compute;
-    private final Map<String, ServedModel> ready;
-    private final Map<String, ModelInfo> failed;
+    private final ModelStates states;
+    /** Runs every change, one at a time. */
+    private final ExecutorService changes;
+    private final List<Consumer<ModelInfo>> listeners = new CopyOnWriteArrayList<>();
 
-    private ModelRepository(Path root, CpuCompute compute, Map<String, ServedModel> ready,
-            Map<String, ModelInfo> failed) {
+    private ModelRepository(Path root, Options options, ControlMode mode) {
         this.root = root;
-        this.compute = compute;
-        this.ready = Collections.unmodifiableMap(ready);
-        this.failed = Collections.unmodifiableMap(failed);
+        this.options = options;
+        this.mode = mode;
+        this.compute = new CpuCompute(options.computeThreads());
+        this.states = new ModelStates(options.metrics());
+        this.changes = Executors.newSingleThreadExecutor(task -> Thread.ofPlatform().name("fovea-model-control")
+                .daemon().unstarted(task));
     }
 
-    /** Loads and warms up every model folder under {@code root}, in name order. */
+    /** Loads and warms up every model folder under {@code root}, in name order, and changes nothing after. */
     public static ModelRepository open(Path root, Options options) throws IOException {
-        if (!Files.isDirectory(root)) {
-            throw new IOException("model repository " + root + " is not a directory");
-        }
-        List<Path> folders;
-        try (Stream<Path> children = Files.list(root)) {
-            folders = children.filter(Files::isDirectory).sorted().toList();
-        }
-        CpuCompute compute = new CpuCompute(options.computeThreads());
-        Map<String, ServedModel> ready = new TreeMap<>();
-        Map<String, ModelInfo> failed = new TreeMap<>();
-        for (Path folder : folders) {
-            String name = folder.getFileName().toString();
-            long start = System.nanoTime();
-            try {
-                if (!Files.exists(folder.resolve(MODEL_FILE)) && !TritonConfigs.isTritonLayout(folder)) {
-                    log.info("skipping " + folder + ": no " + MODEL_FILE + " and no Triton version folder");
-                    continue;
-                }
-                ServedModel model = load(name, folder, options, compute);
-                // Triton's statistics count clients' requests only; the Prometheus histograms keep the warm-up.
-                options.metrics().forgetStatistics(name);
-                ready.put(name, model);
-                log.info(String.format(Locale.ROOT, "model %s ready on %s (loaded and warmed up in %.0f ms)", name,
-                        model.info().getDevice(), (System.nanoTime() - start) / 1e6));
-            } catch (InvalidModelException | NativeException | IOException | UncheckedIOException e) {
-                log.warning("model " + name + " failed to load and is skipped: " + e.getMessage());
-                failed.put(name, ModelInfo.newBuilder().setName(name).setStatus(ModelStatus.MODEL_STATUS_FAILED)
-                        .setStatusMessage(String.valueOf(e.getMessage())).build());
-            }
-        }
-        return new ModelRepository(root, compute, ready, failed);
-    }
-
-    private static ServedModel load(String name, Path folder, Options options, CpuCompute compute)
-            throws IOException {
-        TritonConfigs.Read triton = TritonConfigs.isTritonLayout(folder) ? TritonConfigs.read(folder) : null;
-        ModelConfig config = triton != null ? triton.fovea() : ModelConfigs.read(folder);
-        List<String> labels = triton != null ? tritonLabels(triton, folder) : readLabels(folder, config);
-        Device device = Device.parse(config.getDevice());
-        if (device.type() == Device.Type.CUDA && device.index() >= TorchRuntime.cudaDeviceCount()) {
-            throw new InvalidModelException(folder.resolve(ModelConfigs.FILE_NAME) + ": device " + device
-                    + " is not available (this machine has " + TorchRuntime.cudaDeviceCount() + " CUDA devices)");
-        }
-        Preprocessing preprocessing = ModelConfigs.preprocessing(config);
-        TorchModule module = TorchModule.load(triton != null ? triton.modelFile() : folder.resolve(MODEL_FILE),
-                device);
-        ModelRunner runner = new ModelRunner(module, new ModelRunner.Settings(name, device, preprocessing,
-                config.getTask() == Task.TASK_CLASSIFICATION, labels, config.getThreads(),
-                config.getQueueCapacity() > 0 ? config.getQueueCapacity() : options.queueCapacity(),
-                config.getMaxBatchSize(), config.getInstances(), ModelConfigs.batching(config)),
-                compute, options.metrics().observerFor(name));
-        try {
-            ModelInfo.Builder info = ModelInfo.newBuilder()
-                    .setName(name)
-                    .setStatus(ModelStatus.MODEL_STATUS_READY)
-                    .setDevice(device.toString())
-                    .setConfig(config)
-                    .addAllLabels(labels);
-            if (triton == null) {
-                List<TensorSpec> outputs = warmUp(runner, warmUpPicture(preprocessing));
-                int channels = preprocessing.channelOrder() == PixelFormat.GRAY ? 1 : 3;
-                info.setInput(TensorSpec.newBuilder().setName("input").setDtype("float32").addShape(-1)
-                                .addShape(channels).addShape(preprocessing.cropHeight())
-                                .addShape(preprocessing.cropWidth()))
-                        .addAllOutputs(outputs);
-                return new ServedModel(info.build(), runner,
-                        ModelConfigs.servingConfig(name, config, channels, outputs), true);
-            }
-            ModelInput input = triton.triton().getInput(0);
-            List<TensorSpec> outputs = warmUp(runner, warmUpTensor(input));
-            TensorSpec.Builder inputSpec = TensorSpec.newBuilder().setName(input.getName())
-                    .setDtype(TritonConfigs.nativeType(input.getDataType()).name().toLowerCase(Locale.ROOT))
-                    .addShape(-1).addAllShape(input.getDimsList());
-            info.setInput(inputSpec).addAllOutputs(TritonConfigs.checkOutputs(triton.triton(), outputs, folder));
-            if (!triton.ignored().isEmpty()) {
-                String ignored = "config.pbtxt fields Fovea does not apply: " + String.join(", ", triton.ignored());
-                log.warning("model " + name + ": " + ignored);
-                info.setStatusMessage(ignored);
-            }
-            return new ServedModel(info.build(), runner, triton.triton(), false);
-        } catch (RuntimeException | IOException e) {
-            runner.close();
-            throw e;
-        }
-    }
-
-    private static List<String> tritonLabels(TritonConfigs.Read triton, Path folder) throws IOException {
-        Optional<Path> file = TritonConfigs.labelsFile(triton.triton(), folder);
-        if (file.isEmpty()) {
-            return List.of();
-        }
-        if (!Files.exists(file.get())) {
-            throw new InvalidModelException(folder.resolve(ModelConfigs.FILE_NAME) + ": label_filename "
-                    + file.get() + " does not exist");
-        }
-        return Files.readAllLines(file.get()).stream().map(String::strip).filter(line -> !line.isEmpty()).toList();
-    }
-
-    /** A mid-gray picture of the model's crop size. */
-    private static InferenceRequest warmUpPicture(Preprocessing preprocessing) {
-        int width = preprocessing.cropWidth();
-        int height = preprocessing.cropHeight();
-        Arena memory = Arena.ofShared();
-        MemorySegment pixels = memory.allocate((long) width * height * 3);
-        pixels.fill((byte) 128);
-        return new InferenceRequest(List.of(new InputImage.Picture(new ImageInput.Pixels(pixels, width, height,
-                width * 3, PixelFormat.RGB))), 1, true, InferenceRequest.NO_DEADLINE, () -> false, System.nanoTime(),
-                memory);
-    }
-
-    /** A zero tensor of the input's type and dims (variable dims as 1). */
-    private static InferenceRequest warmUpTensor(ModelInput input) {
-        DType dtype = TritonConfigs.nativeType(input.getDataType());
-        long[] shape = TritonConfigs.warmUpShape(input);
-        long bytes = dtype.byteSize();
-        for (long size : shape) {
-            bytes *= size;
-        }
-        Arena memory = Arena.ofShared();
-        return new InferenceRequest(List.of(new InputImage.Tensor(dtype, shape, memory.allocate(bytes, 16))), 1,
-                true, InferenceRequest.NO_DEADLINE, () -> false, System.nanoTime(), memory);
+        return open(root, options, ControlMode.NONE, List.of("*"));
     }
 
     /**
-     * Runs one input through preprocessing and forward, so libtorch's first-call costs (TorchScript optimisation,
-     * allocator warm-up) are paid before the model reports ready; records the output shapes.
+     * Opens {@code root} in {@code mode}, loading and warming up the models named in {@code load} ({@code "*"} for
+     * all; every model outside {@code EXPLICIT} mode) on the calling thread, in name order. A model that fails is
+     * logged and reported, and the rest serve.
+     *
+     * @throws IllegalArgumentException if {@code load} names something that is not a model folder of {@code root}
      */
-    private static List<TensorSpec> warmUp(ModelRunner runner, InferenceRequest request) throws IOException {
-        Predictions predictions;
-        try {
-            predictions = runner.submit(request).get(WARM_UP_TIMEOUT_SECONDS, TimeUnit.SECONDS);
-        } catch (ExecutionException e) {
-            throw new InvalidModelException("warm-up failed: " + e.getCause().getMessage());
-        } catch (TimeoutException e) {
-            throw new InvalidModelException("warm-up took longer than " + WARM_UP_TIMEOUT_SECONDS + " s");
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted while warming up", e);
+    public static ModelRepository open(Path root, Options options, ControlMode mode, Collection<String> load)
+            throws IOException {
+        if (!Files.isDirectory(root)) {
+            throw new IOException("model repository " + root + " is not a directory");
         }
-        try (predictions) {
-            List<TensorSpec> specs = new ArrayList<>();
-            List<Prediction.OutputTensor> outputs = predictions.first().outputs();
-            for (int i = 0; i < outputs.size(); i++) {
-                TensorSpec.Builder spec = TensorSpec.newBuilder().setName("output_" + i)
-                        .setDtype(outputs.get(i).dtype().name().toLowerCase(Locale.ROOT)).addShape(-1);
-                for (long size : outputs.get(i).shape()) {
-                    spec.addShape(size);
+        ModelRepository repository = new ModelRepository(root.toAbsolutePath().normalize(), options, mode);
+        List<String> onDisk = repository.modelFolders();
+        List<String> chosen = mode != ControlMode.EXPLICIT || load.contains("*") ? onDisk : List.copyOf(load);
+        for (String name : chosen) {
+            if (!onDisk.contains(name)) {
+                throw new IllegalArgumentException("model " + name + " is not a model folder of " + root);
+            }
+        }
+        for (String name : onDisk) {
+            if (chosen.contains(name)) {
+                try {
+                    repository.loadNow(name, null, true);
+                } catch (ModelControlException e) {
+                    // Logged and reported as FAILED; the other models serve.
                 }
-                specs.add(spec.build());
+            } else {
+                repository.states.notLoaded(name);
             }
-            return specs;
         }
-    }
-
-    private static List<String> readLabels(Path folder, ModelConfig config) throws IOException {
-        Path file = folder.resolve(config.getLabelsFile().isEmpty() ? DEFAULT_LABELS_FILE : config.getLabelsFile());
-        if (!Files.exists(file)) {
-            if (!config.getLabelsFile().isEmpty()) {
-                throw new InvalidModelException(folder.resolve(ModelConfigs.FILE_NAME) + ": labels_file " + file
-                        + " does not exist");
-            }
-            return List.of();
-        }
-        return Files.readAllLines(file).stream().map(String::strip).filter(line -> !line.isEmpty()).toList();
+        return repository;
     }
 
     public Path root() {
         return root;
     }
 
-    /** The serving model called {@code name}, if it loaded. */
+    /** The version of {@code name} new requests go to (the newest that serves), if one serves. */
     public Optional<ServedModel> find(String name) {
-        return Optional.ofNullable(ready.get(name));
+        return find(name, "");
     }
 
-    /** Every model folder's description, ready and failed, sorted by name. */
+    /** Version {@code version} of {@code name} if it serves; {@code ""} for the newest that serves. */
+    public Optional<ServedModel> find(String name, String version) {
+        return states.find(name, version);
+    }
+
+    /**
+     * Like {@link #find(String, String)}, with a use taken on the version: it is not retired until the caller
+     * {@link ServedModel#release() releases} it, which it does once its request is with the runner (or will never be).
+     */
+    public Optional<ServedModel> acquire(String name, String version) {
+        while (true) {
+            Optional<ServedModel> model = find(name, version);
+            if (model.isEmpty() || model.get().tryUse()) {
+                return model;
+            }
+            // Retired between the lookup and the use: its successor is published already, so look again.
+        }
+    }
+
+    /** Every model's description (serving, loading, failed or unloaded), sorted by name. */
     public List<ModelInfo> describeAll() {
-        Map<String, ModelInfo> all = new TreeMap<>(failed);
-        ready.forEach((name, model) -> all.put(name, model.info()));
-        return List.copyOf(all.values());
+        return states.describeAll();
     }
 
-    /** The description of {@code name}, ready or failed. */
+    /** The description of {@code name}, whatever its state. */
     public Optional<ModelInfo> describe(String name) {
-        ServedModel model = ready.get(name);
-        return model != null ? Optional.of(model.info()) : Optional.ofNullable(failed.get(name));
+        return states.describe(name);
     }
 
+    /** Every model's versions and their states, as Triton's repository index reports them, sorted by name. */
+    public List<IndexRow> index() {
+        return states.index();
+    }
+
+    /** The version each serving model runs new requests on. */
     public List<ServedModel> servedModels() {
-        return List.copyOf(ready.values());
+        return states.servedModels();
     }
 
-    /** Lets every model finish its queued requests, then frees them. */
+    /** Tells {@code listener} (on the repository's thread) of each model whose description changed. */
+    public void addListener(Consumer<ModelInfo> listener) {
+        listeners.add(Objects.requireNonNull(listener, "listener"));
+    }
+
+    /**
+     * Loads {@code name} (a folder directly under the repository), or reloads what changed of it, in
+     * {@code EXPLICIT} mode; {@code configJson}, if not empty, replaces its config.pbtxt. The future completes with
+     * its description once the new versions serve (the ones they replace are still being retired then), or fails with
+     * a {@link ModelControlException}.
+     */
+    public CompletableFuture<ModelInfo> load(String name, String configJson) {
+        return change(() -> {
+            ModelFolder.Override override;
+            try {
+                override = ConfigOverrides.parse(root.resolve(name), configJson);
+            } catch (IOException e) {
+                throw new ModelControlException(ModelControlException.Reason.LOAD_FAILED, "model " + name
+                        + ": the folder could not be read: " + e.getMessage());
+            }
+            return loadNow(name, override, true);
+        }, name);
+    }
+
+    /**
+     * Unloads {@code name} in {@code EXPLICIT} mode: new requests are refused at once, the ones it took run, then its
+     * memory is freed; the future completes with its description once that is done.
+     */
+    public CompletableFuture<ModelInfo> unload(String name) {
+        return change(() -> unloadNow(name), name);
+    }
+
+    private CompletableFuture<ModelInfo> change(Supplier<ModelInfo> change, String name) {
+        if (mode != ControlMode.EXPLICIT) {
+            return CompletableFuture.failedFuture(new ModelControlException(ModelControlException.Reason.NOT_ALLOWED,
+                    "model control is off: the server runs with --model-control-mode " + mode.name().toLowerCase()
+                            + (mode == ControlMode.POLL ? ", which loads what the repository folder holds"
+                                    : ", which loads every model at start")
+                            + "; start it with --model-control-mode explicit to load and unload on request"));
+        }
+        try {
+            checkName(name);
+        } catch (ModelControlException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        try {
+            return CompletableFuture.supplyAsync(change, changes);
+        } catch (RejectedExecutionException e) {
+            return CompletableFuture.failedFuture(new ModelControlException(ModelControlException.Reason.NOT_ALLOWED,
+                    "the server is stopping"));
+        }
+    }
+
+    /**
+     * Compares the folder with what serves, in {@code POLL} mode: loads new models and versions, reloads changed
+     * ones (a version whose model file changed, every version of a model whose config or labels changed), unloads
+     * models and versions that are gone. A version that failed is tried again only once its files change. Runs on
+     * the repository's thread; the future completes when the rescan is done.
+     */
+    public CompletableFuture<Void> rescan() {
+        return CompletableFuture.runAsync(() -> {
+            try {
+                List<String> onDisk = modelFolders();
+                for (String name : onDisk) {
+                    try {
+                        loadNow(name, null, false);
+                    } catch (ModelControlException e) {
+                        // Logged and reported by loadNow; the other models go on.
+                    }
+                }
+                for (String name : states.names()) {
+                    if (!onDisk.contains(name)) {
+                        unloadNow(name);
+                        states.forget(name);
+                        notifyListeners(name);
+                    }
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }, changes);
+    }
+
+    /** Loads (or refreshes) one model on the repository's thread (or the opening one, before anyone else can). */
+    private ModelInfo loadNow(String name, ModelFolder.Override override, boolean retryFailed) {
+        Path folder = root.resolve(name);
+        if (!Files.isDirectory(folder)) {
+            throw new ModelControlException(ModelControlException.Reason.NOT_FOUND, "model "
+                    + name + " is not in the repository: no folder " + folder);
+        }
+        ModelStates.Outcome outcome = states.load(name, folder, override, retryFailed, compute,
+                options.queueCapacity(), this::notifyListeners);
+        retire(outcome.retired());
+        if (outcome.failure() != null) {
+            // A request's config that does not even read is the caller's mistake; files that do not load are not.
+            throw new ModelControlException(outcome.folderUnreadable() && override != null
+                    ? ModelControlException.Reason.INVALID : ModelControlException.Reason.LOAD_FAILED,
+                    "model " + name + " failed to load: " + outcome.failure());
+        }
+        return describe(name).orElseThrow();
+    }
+
+    private ModelInfo unloadNow(String name) {
+        if (states.describe(name).isEmpty() && !Files.isDirectory(root.resolve(name))) {
+            throw new ModelControlException(ModelControlException.Reason.NOT_FOUND, "model " + name
+                    + " is not in the repository");
+        }
+        retire(states.unloading(name));
+        notifyListeners(name);
+        states.unloaded(name);
+        notifyListeners(name);
+        return describe(name).orElseThrow();
+    }
+
+    private void retire(List<ServedModel> versions) {
+        for (ServedModel version : versions) {
+            try {
+                version.retire(RETIRE_MILLIS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                version.runner().close(0);
+            }
+        }
+    }
+
+    private void notifyListeners(String name) {
+        ModelInfo info = describe(name).orElse(ModelInfo.newBuilder().setName(name)
+                .setStatus(ModelStatus.MODEL_STATUS_UNAVAILABLE).build());
+        listeners.forEach(listener -> listener.accept(info));
+    }
+
+    /**
+     * Checks that a client's model name names a folder directly under the repository: not empty, not {@code .} or
+     * {@code ..}, no path separator, no control character, at most 255 characters (a file name's limit).
+     */
+    private void checkName(String name) {
+        boolean plain = !name.isEmpty() && name.length() <= 255 && !name.equals(".") && !name.equals("..")
+                && name.chars().noneMatch(c -> c == '/' || c == '\\' || Character.isISOControl(c));
+        if (!plain || !root.equals(root.resolve(name).normalize().getParent())) {
+            throw new ModelControlException(ModelControlException.Reason.INVALID, "name "
+                    + ClientText.quote(name) + " must name a folder directly under the model "
+                    + "repository (no '/', '..' or control characters, at most 255 characters)");
+        }
+    }
+
+    /** The names of the model folders under the root, sorted. */
+    private List<String> modelFolders() throws IOException {
+        List<String> names = new ArrayList<>();
+        try (Stream<Path> children = Files.list(root)) {
+            for (Path folder : children.sorted().toList()) {
+                if (ModelFolder.isModel(folder)) {
+                    names.add(folder.getFileName().toString());
+                }
+            }
+        }
+        return names;
+    }
+
+    /** Waits for the change running now, then lets every model finish its queued requests and frees them. */
     @Override
     public void close() {
-        for (ServedModel model : ready.values()) {
-            model.runner().close();
+        changes.shutdown();
+        try {
+            changes.awaitTermination(RETIRE_MILLIS, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
+        retire(states.closeAll());
         compute.close();
+    }
+
+    /**
+     * The versions loaded now, across all models: each holds a native module. A version a change retires no longer
+     * counts once that change is done (its memory is freed by then).
+     */
+    public int loadedVersions() {
+        return states.loadedVersions();
     }
 }

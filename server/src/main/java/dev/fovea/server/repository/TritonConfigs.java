@@ -7,22 +7,20 @@ import dev.fovea.oip.DataType;
 import dev.fovea.oip.ModelInput;
 import dev.fovea.oip.ModelInstanceGroup;
 import dev.fovea.oip.ModelOutput;
-import dev.fovea.torch.DType;
+import dev.fovea.server.model.ElementType;
+import dev.fovea.server.model.ModelSpec;
 import dev.fovea.v1.DynamicBatching;
 import dev.fovea.v1.ModelConfig;
 import dev.fovea.v1.Task;
-import dev.fovea.v1.TensorSpec;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.stream.Stream;
+import java.util.regex.Pattern;
 
 /**
  * Reads a model laid out the Triton way, as Triton's PyTorch backend serves it: {@code <model>/config.pbtxt} with
@@ -30,8 +28,8 @@ import java.util.stream.Stream;
  * {@code <model>/<version>/model.pt}. Such a model takes tensors as they are (no preprocessing) and returns its raw
  * outputs. The fields Fovea applies: name, platform/backend, max_batch_size (> 0: the first dimension is the batch),
  * one input (with its reshape), outputs (with label_filename), dynamic_batching (preferred sizes, queue delay),
- * instance_group (count, kind, gpus), default_model_filename, the parameters INTRA_OP_THREAD_COUNT and INFERENCE_MODE, and a latest-one
- * version policy; every other field that is set is listed in {@link Read#ignored()}, which the repository logs and
+ * instance_group (count, kind, gpus), default_model_filename, the parameters INTRA_OP_THREAD_COUNT and INFERENCE_MODE, and
+ * version_policy ({@link Versions}); every other field that is set is listed in {@link Read#ignored()}, which the repository logs and
  * reports, never silently drops.
  */
 final class TritonConfigs {
@@ -45,28 +43,38 @@ final class TritonConfigs {
     private static final Set<String> BATCHING_FIELDS = Set.of("preferred_batch_size", "max_queue_delay_microseconds");
     private static final Set<String> GROUP_FIELDS = Set.of("name", "kind", "count", "gpus");
     private static final Set<String> PARAMETERS = Set.of("INTRA_OP_THREAD_COUNT", "INFERENCE_MODE");
+    private static final Pattern TRITON_FIELD = Pattern.compile("(?m)^\\s*(platform|backend)\\s*:");
 
     /**
-     * A Triton model folder, read: its config as written, the equivalent Fovea config the runner uses, the TorchScript
-     * file of the version served, and the fields Fovea does not apply.
+     * A Triton model folder, read: its config as written, the equivalent Fovea config the runner uses, the name of the
+     * TorchScript file in each version folder, and the fields Fovea does not apply.
      */
-    record Read(dev.fovea.oip.ModelConfig triton, ModelConfig fovea, Path modelFile, String version,
-            List<String> ignored) {}
+    record Read(dev.fovea.oip.ModelConfig triton, ModelConfig fovea, String modelFileName, List<String> ignored) {}
 
     private TritonConfigs() {}
 
-    /** True for a folder with a config.pbtxt and a numbered version folder, Triton's layout. */
+    /**
+     * True for a folder whose config.pbtxt names a platform or backend, Triton's layout (Fovea's own config has
+     * neither field).
+     */
     static boolean isTritonLayout(Path folder) throws IOException {
-        return Files.exists(folder.resolve(ModelConfigs.FILE_NAME)) && !versions(folder).isEmpty();
+        Path file = folder.resolve(ModelConfigs.FILE_NAME);
+        return Files.isRegularFile(file) && TRITON_FIELD.matcher(Files.readString(file)).find();
     }
 
-    static Read read(Path folder) throws IOException {
+    /** Reads the folder's config.pbtxt, or {@code override} instead when it is not null (a load request's config). */
+    static Read read(Path folder, dev.fovea.oip.ModelConfig override) throws IOException {
         Path file = folder.resolve(ModelConfigs.FILE_NAME);
         dev.fovea.oip.ModelConfig.Builder builder = dev.fovea.oip.ModelConfig.newBuilder();
-        try {
-            TextFormat.merge(Files.readString(file), builder);
-        } catch (TextFormat.ParseException e) {
-            throw new InvalidModelException(file + ":" + e.getLine() + ":" + e.getColumn() + ": " + e.getMessage());
+        if (override != null) {
+            builder.mergeFrom(override);
+        } else {
+            try {
+                TextFormat.merge(Files.readString(file), builder);
+            } catch (TextFormat.ParseException e) {
+                throw new InvalidModelException(file + ":" + e.getLine() + ":" + e.getColumn() + ": "
+                        + e.getMessage());
+            }
         }
         String name = folder.getFileName().toString();
         if (builder.getName().isEmpty()) {
@@ -92,17 +100,12 @@ final class TritonConfigs {
         if (triton.getOutputCount() == 0) {
             throw new InvalidModelException(file + ": no output is declared");
         }
-        List<String> ignored = ignoredFields(triton);
-        List<Path> versions = versions(folder);
-        Path versionFolder = versions.getLast();
         String fileName = triton.getDefaultModelFilename().isEmpty() ? ModelRepository.MODEL_FILE
                 : triton.getDefaultModelFilename();
-        Path modelFile = versionFolder.resolve(fileName);
-        if (!Files.exists(modelFile)) {
-            throw new InvalidModelException(modelFile + " does not exist");
+        if (fileName.contains("/") || fileName.equals("..")) {
+            throw new InvalidModelException(file + ": default_model_filename '" + fileName + "' must be a file name");
         }
-        return new Read(triton, foveaConfig(triton, file), modelFile, versionFolder.getFileName().toString(),
-                ignored);
+        return new Read(triton, foveaConfig(triton, file), fileName, ignoredFields(triton));
     }
 
     /** The Fovea settings equivalent to a Triton config: raw task, batching, instances, device, threads. */
@@ -162,10 +165,6 @@ final class TritonConfigs {
                 ignored.add("parameters." + parameter.getKey());
             }
         }
-        var policy = triton.getVersionPolicy();
-        if (policy.hasAll() || policy.hasSpecific() || (policy.hasLatest() && policy.getLatest().getNumVersions() > 1)) {
-            ignored.add("version_policy (only the newest version is served)");
-        }
         return ignored;
     }
 
@@ -177,16 +176,6 @@ final class TritonConfigs {
         }
     }
 
-    /** The numbered version folders holding files, oldest first. */
-    private static List<Path> versions(Path folder) throws IOException {
-        try (Stream<Path> children = Files.list(folder)) {
-            return children.filter(Files::isDirectory)
-                    .filter(child -> child.getFileName().toString().matches("[0-9]{1,18}"))
-                    .sorted(Comparator.comparingLong(child -> Long.parseLong(child.getFileName().toString())))
-                    .toList();
-        }
-    }
-
     /** The labels of output 0, from its label_filename, if it names one. */
     static Optional<Path> labelsFile(dev.fovea.oip.ModelConfig triton, Path folder) {
         ModelOutput first = triton.getOutput(0);
@@ -194,59 +183,33 @@ final class TritonConfigs {
                 : Optional.of(folder.resolve(first.getLabelFilename()));
     }
 
-    /** The native type of a config data type; types Fovea's native layer does not carry make the model invalid. */
-    static DType nativeType(DataType type) {
-        return switch (type) {
-            case TYPE_BOOL -> DType.BOOL;
-            case TYPE_UINT8 -> DType.UINT8;
-            case TYPE_INT8 -> DType.INT8;
-            case TYPE_INT32 -> DType.INT32;
-            case TYPE_INT64 -> DType.INT64;
-            case TYPE_FP16 -> DType.FLOAT16;
-            case TYPE_BF16 -> DType.BFLOAT16;
-            case TYPE_FP32 -> DType.FLOAT32;
-            case TYPE_FP64 -> DType.FLOAT64;
-            default -> throw new InvalidModelException("data_type " + type + " is not supported (supported: TYPE_BOOL, "
-                    + "TYPE_UINT8, TYPE_INT8, TYPE_INT32, TYPE_INT64, TYPE_FP16, TYPE_BF16, TYPE_FP32, TYPE_FP64)");
-        };
-    }
-
-    /** The config data type of a native type. */
-    static DataType configType(DType type) {
-        return switch (type) {
-            case BOOL -> DataType.TYPE_BOOL;
-            case UINT8 -> DataType.TYPE_UINT8;
-            case INT8 -> DataType.TYPE_INT8;
-            case INT32 -> DataType.TYPE_INT32;
-            case INT64 -> DataType.TYPE_INT64;
-            case FLOAT16 -> DataType.TYPE_FP16;
-            case BFLOAT16 -> DataType.TYPE_BF16;
-            case FLOAT32 -> DataType.TYPE_FP32;
-            case FLOAT64 -> DataType.TYPE_FP64;
-            case OTHER -> DataType.TYPE_INVALID;
-        };
+    /** The element type of a config data type; types Fovea's native layer does not carry make the model invalid. */
+    static ElementType elementType(DataType type) {
+        return ElementType.ofConfig(type).filter(element -> !element.isBytes())
+                .orElseThrow(() -> new InvalidModelException("data_type " + type + " is not supported (supported: "
+                        + ElementType.configNames().replace(", " + ElementType.BYTES.config().name(), "") + ")"));
     }
 
     /**
      * The warm-up's outputs, named as the config's outputs (by position, as Triton's PyTorch backend maps
      * OUTPUT__0, OUTPUT__1, ...), after checking the model returns at least those, of the declared types.
      */
-    static List<TensorSpec> checkOutputs(dev.fovea.oip.ModelConfig triton, List<TensorSpec> outputs, Path folder) {
+    static List<ModelSpec.Tensor> checkOutputs(dev.fovea.oip.ModelConfig triton, List<ModelSpec.Tensor> outputs,
+            Path folder) {
         Path file = folder.resolve(ModelConfigs.FILE_NAME);
         if (outputs.size() < triton.getOutputCount()) {
             throw new InvalidModelException(file + ": " + triton.getOutputCount() + " outputs declared, the model "
                     + "returns " + outputs.size());
         }
-        List<TensorSpec> named = new ArrayList<>();
+        List<ModelSpec.Tensor> named = new ArrayList<>();
         for (int i = 0; i < triton.getOutputCount(); i++) {
             ModelOutput declared = triton.getOutput(i);
-            String actual = outputs.get(i).getDtype();
-            String expected = nativeType(declared.getDataType()).name().toLowerCase(Locale.ROOT);
-            if (!actual.equals(expected)) {
+            ModelSpec.Tensor actual = outputs.get(i);
+            if (actual.type() != elementType(declared.getDataType())) {
                 throw new InvalidModelException(file + ": output[" + i + "] '" + declared.getName() + "' is "
-                        + declared.getDataType() + " but the model returns " + actual);
+                        + declared.getDataType() + " but the model returns " + actual.type().config());
             }
-            named.add(outputs.get(i).toBuilder().setName(declared.getName()).build());
+            named.add(new ModelSpec.Tensor(declared.getName(), actual.type(), actual.dims()));
         }
         return named;
     }
@@ -271,12 +234,9 @@ final class TritonConfigs {
         }
     }
 
-    /**
-     * The input as the model takes it, for warm-up: its reshape if it has one, else its dims, with -1 (variable)
-     * read as 1.
-     */
-    static long[] warmUpShape(ModelInput input) {
-        List<Long> shape = input.hasReshape() ? input.getReshape().getShapeList() : input.getDimsList();
-        return shape.stream().mapToLong(d -> d < 0 ? 1 : d).toArray();
+    /** The model's input as the server checks requests against it. */
+    static ModelSpec.Tensor input(ModelInput input) {
+        return new ModelSpec.Tensor(input.getName(), elementType(input.getDataType()), input.getDimsList(),
+                input.hasReshape() ? input.getReshape().getShapeList() : List.of());
     }
 }

@@ -257,9 +257,9 @@ class OpenInferenceServiceTest {
         StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> oip.modelInfer(good.toBuilder()
                 .setInputs(0, input("input", "FP32", 1, 5)).build()));
         assertTrue(e.getStatus().getDescription().contains("inputs[0]"), e.getStatus().getDescription());
-        assertEquals(Status.Code.UNIMPLEMENTED, assertThrows(StatusRuntimeException.class,
+        assertEquals(Status.Code.UNAVAILABLE, assertThrows(StatusRuntimeException.class,
                 () -> oip.repositoryModelLoad(RepositoryModelLoadRequest.newBuilder().setModelName("cnn").build()))
-                .getStatus().getCode());
+                .getStatus().getCode(), "model control is off in mode none");
         assertEquals(4, floats(oip.modelInfer(good).getRawOutputContents(0)).length, "the server goes on");
     }
 

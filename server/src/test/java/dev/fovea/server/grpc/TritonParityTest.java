@@ -15,6 +15,7 @@ import dev.fovea.oip.ModelInferRequest;
 import dev.fovea.oip.ModelReadyRequest;
 import dev.fovea.oip.ModelStatisticsRequest;
 import dev.fovea.oip.TraceSettingRequest;
+import dev.fovea.oip.TraceSettingResponse;
 import dev.fovea.server.FoveaServer;
 import dev.fovea.server.TestServer;
 import dev.fovea.server.logging.LogSettings;
@@ -272,10 +273,14 @@ class TritonParityTest {
     }
 
     @Test
-    void traceSettingSaysWhyItIsUnavailable() {
+    void traceSettingReadsTritonsSettingsAndRefusesABadLevel() {
+        TraceSettingResponse settings = oip.traceSetting(TraceSettingRequest.getDefaultInstance());
+        assertEquals(List.of("OFF"), settings.getSettingsOrThrow("trace_level").getValueList());
+        assertEquals(List.of("1000"), settings.getSettingsOrThrow("trace_rate").getValueList());
         StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
-                () -> oip.traceSetting(TraceSettingRequest.getDefaultInstance()));
-        assertEquals(Status.Code.UNIMPLEMENTED, e.getStatus().getCode());
-        assertTrue(e.getStatus().getDescription().contains("tracing"), e.getStatus().getDescription());
+                () -> oip.traceSetting(TraceSettingRequest.newBuilder().putSettings("trace_level",
+                        TraceSettingRequest.SettingValue.newBuilder().addValue("TENSORS").build()).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().contains("'trace_level'"), e.getStatus().getDescription());
     }
 }

@@ -152,7 +152,7 @@ class UnparseableRequestTest {
                 methods++;
             }
         }
-        assertEquals(24, methods, "fovea.v1 has 4 methods and inference.GRPCInferenceService 20");
+        assertEquals(26, methods, "fovea.v1 has 6 methods and inference.GRPCInferenceService 20");
     }
 
     @Test

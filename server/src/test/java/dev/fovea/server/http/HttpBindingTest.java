@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import com.google.protobuf.ByteString;
 import dev.fovea.oip.GRPCInferenceServiceGrpc;
 import dev.fovea.oip.ModelInferRequest;
 import dev.fovea.oip.ModelInferResponse;
@@ -14,7 +15,7 @@ import dev.fovea.server.TestImages;
 import dev.fovea.server.TestServer;
 import dev.fovea.server.sharedmemory.SharedMemoryAccess;
 import dev.fovea.server.sharedmemory.SharedMemoryRegistry;
-import com.google.protobuf.ByteString;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.net.Socket;
@@ -251,9 +252,11 @@ class HttpBindingTest {
 
     @Test
     void badRequestsGetJsonErrorsWithKserveStatusCodes() throws Exception {
+        double refusedBefore = refused("raw");
         Answer badJson = post("/v2/models/raw/infer", "{\"inputs\": [");
         assertEquals(400, badJson.status());
         assertTrue(badJson.error().startsWith("invalid JSON"), badJson.error());
+        assertEquals(refusedBefore + 1, refused("raw"), "an unreadable body counts as the model's refused request");
         Answer wrongCount = post("/v2/models/raw/infer",
                 "{\"inputs\": [{\"name\": \"input\", \"shape\": [2, 4], \"datatype\": \"FP32\", \"data\": [1, 2]}]}");
         assertEquals(400, wrongCount.status());
@@ -285,6 +288,15 @@ class HttpBindingTest {
         Answer wrongMethod = get("/v2/models/raw/infer");
         assertEquals(405, wrongMethod.status());
         assertEquals("POST", wrongMethod.headers().get("allow").getFirst());
+    }
+
+    private static double refused(String model) {
+        return server.metrics().registry().scrape().stream()
+                .filter(snapshot -> snapshot.getMetadata().getPrometheusName().equals("fovea_requests"))
+                .flatMap(snapshot -> ((CounterSnapshot) snapshot).getDataPoints().stream())
+                .filter(point -> point.getLabels().get("model").equals(model)
+                        && point.getLabels().get("outcome").equals("invalid_argument"))
+                .mapToDouble(CounterSnapshot.CounterDataPointSnapshot::getValue).sum();
     }
 
     @Test

@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.security.KeyStore;
 import java.security.cert.CertificateFactory;
 import java.time.Duration;
+import java.util.List;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.TrustManagerFactory;
 import org.junit.jupiter.api.AfterAll;
@@ -97,6 +98,27 @@ class HttpSecurityTest {
         HttpResponse<String> wrong = get("https", "/v2/models/cnn", "Bearer not-" + TOKEN);
         assertEquals(401, wrong.statusCode());
         assertFalse(wrong.body().contains(TOKEN), wrong.body());
+    }
+
+    @Test
+    void modelControlNeedsTheTokenAndNoHealthPathReachesIt() throws Exception {
+        HttpResponse<String> anonymous = send("/v2/repository/models/cnn/unload", null);
+        assertEquals(401, anonymous.statusCode(), anonymous.body());
+        for (String sneaky : List.of("/v2/health/../repository/models/cnn/unload",
+                "/v2/health/%2E%2E/repository/models/cnn/unload", "/v2/health/live/../../repository/models/cnn/unload")) {
+            assertEquals(404, send(sneaky, null).statusCode(), sneaky);
+        }
+        HttpResponse<String> withToken = send("/v2/repository/models/cnn/unload", "Bearer " + TOKEN);
+        assertEquals(503, withToken.statusCode(), "past the token, mode none refuses: " + withToken.body());
+    }
+
+    private static HttpResponse<String> send(String path, String authorization) throws Exception {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("https://127.0.0.1:" + http.port() + path))
+                .timeout(Duration.ofSeconds(30)).POST(HttpRequest.BodyPublishers.noBody());
+        if (authorization != null) {
+            request.header("Authorization", authorization);
+        }
+        return client.send(request.build(), HttpResponse.BodyHandlers.ofString());
     }
 
     @Test

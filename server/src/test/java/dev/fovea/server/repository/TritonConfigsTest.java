@@ -43,9 +43,11 @@ class TritonConfigsTest {
                 parameters { key: "INFERENCE_MODE" value: { string_value: "true" } }
                 """, "1", "3", "20");
         assertTrue(TritonConfigs.isTritonLayout(folder));
-        TritonConfigs.Read read = TritonConfigs.read(folder);
-        assertEquals("20", read.version(), "versions compare as numbers");
-        assertEquals(folder.resolve("20/model.pt"), read.modelFile());
+        TritonConfigs.Read read = TritonConfigs.read(folder, null);
+        ModelFolder model = ModelFolder.read("resnet", folder, null);
+        assertEquals(List.of("20"), model.serving().stream().map(Versions.Version::name).toList(),
+                "versions compare as numbers");
+        assertEquals(folder.resolve("20/model.pt"), model.serving().getFirst().modelFile());
         assertEquals("resnet", read.triton().getName(), "the name defaults to the folder's");
         assertEquals(Task.TASK_RAW, read.fovea().getTask());
         assertEquals(8, read.fovea().getMaxBatchSize());
@@ -64,12 +66,10 @@ class TritonConfigsTest {
                 optimization { input_pinned_memory { enable: true } }
                 dynamic_batching { preserve_ordering: true }
                 parameters { key: "ENABLE_NVFUSER" value: { string_value: "true" } }
-                version_policy { all { } }
                 model_warmup [ { name: "w" batch_size: 1 } ]
                 """, "1");
         assertEquals(List.of("optimization", "model_warmup", "output[0].reshape", "dynamic_batching.preserve_ordering",
-                "parameters.ENABLE_NVFUSER", "version_policy (only the newest version is served)"),
-                TritonConfigs.read(folder).ignored());
+                "parameters.ENABLE_NVFUSER"), TritonConfigs.read(folder, null).ignored());
     }
 
     @Test
@@ -85,6 +85,42 @@ class TritonConfigsTest {
     }
 
     @Test
+    void versionPolicyChoosesTheServingVersionsNewestFirst() throws Exception {
+        assertEquals(List.of("20", "3"), serving(model("latest2", MINIMAL
+                + "version_policy { latest { num_versions: 2 } }\n", "1", "3", "20")));
+        assertEquals(List.of("20", "3", "1"), serving(model("all", MINIMAL + "version_policy { all { } }\n",
+                "1", "3", "20")));
+        assertEquals(List.of("3", "1"), serving(model("specific", MINIMAL
+                + "version_policy { specific { versions: [ 1, 3, 7 ] } }\n", "1", "3", "20")));
+        assertRefused(model("none", MINIMAL + "version_policy { specific { versions: [ 7 ] } }\n", "1"),
+                "serves none of the versions on disk (1)");
+    }
+
+    @Test
+    void foveaLayoutHasNumberedVersionsToo() throws Exception {
+        Path folder = Files.createDirectories(repository.resolve("cnn"));
+        Files.writeString(folder.resolve("config.pbtxt"), "version_policy { latest { num_versions: 2 } }\n");
+        Files.writeString(folder.resolve("labels.txt"), "cat\ndog\n");
+        for (String version : List.of("1", "2", "5")) {
+            Files.writeString(Files.createDirectories(folder.resolve(version)).resolve("model.pt"), "weights");
+        }
+        assertFalse(TritonConfigs.isTritonLayout(folder));
+        ModelFolder model = ModelFolder.read("cnn", folder, null);
+        assertEquals(List.of("5", "2"), model.serving().stream().map(Versions.Version::name).toList());
+        assertEquals(List.of("cat", "dog"), model.labels());
+
+        Path plain = Files.createDirectories(repository.resolve("plain"));
+        Files.writeString(plain.resolve("model.pt"), "weights");
+        assertEquals(List.of("1"), ModelFolder.read("plain", plain, null).serving().stream()
+                .map(Versions.Version::name).toList(), "a plain model.pt is version 1");
+    }
+
+    private static List<String> serving(Path folder) throws Exception {
+        return ModelFolder.read(folder.getFileName().toString(), folder, null).serving().stream()
+                .map(Versions.Version::name).toList();
+    }
+
+    @Test
     void aFoveaFolderIsNotTritonLayout() throws Exception {
         Path folder = Files.createDirectories(repository.resolve("fovea"));
         Files.writeString(folder.resolve("model.pt"), "weights");
@@ -93,7 +129,8 @@ class TritonConfigsTest {
     }
 
     private static void assertRefused(Path folder, String reason) {
-        InvalidModelException e = assertThrows(InvalidModelException.class, () -> TritonConfigs.read(folder));
+        InvalidModelException e = assertThrows(InvalidModelException.class,
+                () -> ModelFolder.read(folder.getFileName().toString(), folder, null));
         assertTrue(e.getMessage().contains(reason), e.getMessage());
     }
 }

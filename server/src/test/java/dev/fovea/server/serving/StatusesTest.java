@@ -1,4 +1,4 @@
-package dev.fovea.server.grpc;
+package dev.fovea.server.serving;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

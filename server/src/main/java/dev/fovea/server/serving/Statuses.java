@@ -1,8 +1,9 @@
-package dev.fovea.server.grpc;
+package dev.fovea.server.serving;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.fovea.server.inference.InferenceException;
 import dev.fovea.server.limits.ThrottledLog;
+import dev.fovea.server.repository.ModelControlException;
 import dev.fovea.server.sharedmemory.SharedMemoryException;
 import dev.fovea.torch.NativeException;
 import io.grpc.Status;
@@ -15,7 +16,7 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /** The one place where failures become gRPC statuses. */
-final class Statuses {
+public final class Statuses {
 
     /** Full texts of multi-line model errors, which clients can cause as often as they like. */
     private static final ThrottledLog tracebacks =
@@ -26,7 +27,7 @@ final class Statuses {
 
     private Statuses() {}
 
-    static Status of(Throwable failure) {
+    public static Status of(Throwable failure) {
         Throwable cause = unwrap(failure);
         if (cause instanceof StatusRuntimeException e) {
             return e.getStatus();
@@ -58,6 +59,15 @@ final class Statuses {
             };
             return status.withDescription(e.getMessage()).withCause(e);
         }
+        if (cause instanceof ModelControlException e) {
+            Status status = switch (e.reason()) {
+                case NOT_ALLOWED -> Status.UNAVAILABLE;
+                case INVALID -> Status.INVALID_ARGUMENT;
+                case NOT_FOUND -> Status.NOT_FOUND;
+                case LOAD_FAILED -> Status.FAILED_PRECONDITION;
+            };
+            return status.withDescription(e.getMessage()).withCause(e);
+        }
         return Status.INTERNAL.withDescription("unexpected server error: " + cause).withCause(cause);
     }
 
@@ -68,7 +78,7 @@ final class Statuses {
      * line after the server's own words ("model cnn failed: "), and the server log the whole text, at most once per
      * interval since clients can cause it at will.
      */
-    static String forClient(InferenceException e) {
+    public static String forClient(InferenceException e) {
         String message = String.valueOf(e.getMessage());
         String detail = e.getCause() instanceof NativeException n && n.getMessage() != null
                 && message.endsWith(n.getMessage()) ? n.getMessage() : message;
@@ -89,7 +99,7 @@ final class Statuses {
     }
 
     /** How calls and streams end once the server has begun to stop. */
-    static Status shuttingDown() {
+    public static Status shuttingDown() {
         return Status.UNAVAILABLE.withDescription("server shutting down");
     }
 
@@ -98,7 +108,7 @@ final class Statuses {
      * parser's reason (its first sentence: protobuf's messages are fixed texts, never the client's bytes); INTERNAL if
      * the failure was not the message's fault.
      */
-    static Status unparseable(String messageType, Throwable failure) {
+    public static Status unparseable(String messageType, Throwable failure) {
         for (Throwable cause = failure; cause != null; cause = cause.getCause()) {
             if (cause instanceof InvalidProtocolBufferException e) {
                 return Status.INVALID_ARGUMENT.withDescription("the request is not a valid " + messageType + ": "
@@ -117,7 +127,7 @@ final class Statuses {
                 : sentence.substring(0, MAX_PARSE_REASON_CHARS) + "…";
     }
 
-    static InferenceException invalid(String message) {
+    public static InferenceException invalid(String message) {
         return new InferenceException(InferenceException.Reason.INVALID_INPUT, message);
     }
 

@@ -1,9 +1,9 @@
-package dev.fovea.server.grpc;
+package dev.fovea.server.serving;
 
-import dev.fovea.oip.ModelInput;
 import dev.fovea.server.inference.InputImage;
 import dev.fovea.server.limits.ClientText;
-import dev.fovea.server.repository.ServedModel;
+import dev.fovea.server.model.ElementType;
+import dev.fovea.server.model.ModelSpec;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -18,9 +18,9 @@ import java.util.stream.LongStream;
  * <p>Only Triton-layout models declare their tensor input; a Fovea-layout model declares pictures and takes any other
  * tensor as it is (see the README), so its tensors pass unchanged.
  */
-final class DeclaredInputs {
+public final class InputCheck {
 
-    private DeclaredInputs() {}
+    private InputCheck() {}
 
     /**
      * The shape of one row as the model takes it.
@@ -30,40 +30,39 @@ final class DeclaredInputs {
      * @param row the shape of one row as sent
      * @throws dev.fovea.server.inference.InferenceException INVALID_INPUT naming the input, expected and received
      */
-    static long[] rowShape(ServedModel model, String datatype, long batch, long[] row) {
+    public static long[] rowShape(ModelSpec model, String datatype, long batch, long[] row) {
         if (model.takesPictures()) {
             return row;
         }
-        ModelInput declared = model.servingConfig().getInput(0);
-        String expectedType = OipDataTypes.fromConfigName(declared.getDataType().name());
+        ModelSpec.Tensor declared = model.input();
+        String expectedType = declared.type().datatype();
         if (!datatype.equals(expectedType)) {
-            throw Statuses.invalid("inference input '" + declared.getName() + "' data-type is "
+            throw Statuses.invalid("inference input '" + declared.name() + "' data-type is "
                     + ClientText.quote(datatype) + ", but model '" + model.name() + "' expects '" + expectedType + "'");
         }
-        long[] dims = declared.getDimsList().stream().mapToLong(Long::longValue).toArray();
+        long[] dims = declared.dims().stream().mapToLong(Long::longValue).toArray();
         if (!matches(dims, row)) {
-            throw Statuses.invalid("unexpected shape for input '" + declared.getName() + "' for model '"
+            throw Statuses.invalid("unexpected shape for input '" + declared.name() + "' for model '"
                     + model.name() + "'. Expected " + shape(-1, dims) + ", got " + shape(batch, row));
         }
-        if (!declared.hasReshape()) {
+        if (declared.reshape().isEmpty()) {
             return row;
         }
-        return reshaped(dims, declared.getReshape().getShapeList().stream().mapToLong(Long::longValue).toArray(),
-                row);
+        return reshaped(dims, declared.reshape().stream().mapToLong(Long::longValue).toArray(), row);
     }
 
     /**
      * fovea.v1's images checked the same way: each raw tensor is one row (its own shape, without the batch), and
      * comes back with the shape the model takes. Pictures pass unchanged.
      */
-    static List<InputImage> rows(ServedModel model, List<InputImage> images) {
+    public static List<InputImage> rows(ModelSpec model, List<InputImage> images) {
         if (model.takesPictures()) {
             return images;
         }
         List<InputImage> rows = new ArrayList<>(images.size());
         for (InputImage image : images) {
             if (image instanceof InputImage.Tensor tensor) {
-                long[] shape = rowShape(model, OipDataTypes.toWire(tensor.dtype()), images.size(), tensor.shape());
+                long[] shape = rowShape(model, ElementType.named(tensor.dtype()).datatype(), images.size(), tensor.shape());
                 rows.add(shape == tensor.shape() ? tensor : new InputImage.Tensor(tensor.dtype(), shape, tensor.data()));
             } else {
                 rows.add(image);
@@ -88,7 +87,7 @@ final class DeclaredInputs {
      * The row reshaped as Triton does: the reshape's fixed dims as written, its variable (-1) dims taking the sizes of
      * the declared dims' variable dims, in order (the repository checked at load that both have as many).
      */
-    static long[] reshaped(long[] dims, long[] reshape, long[] row) {
+    private static long[] reshaped(long[] dims, long[] reshape, long[] row) {
         long[] variable = LongStream.range(0, dims.length).filter(d -> dims[(int) d] < 0)
                 .map(d -> row[(int) d]).toArray();
         long[] out = reshape.clone();
