@@ -17,8 +17,11 @@ import dev.fovea.server.tracing.Tracing;
 import dev.fovea.v1.InferenceServiceGrpc;
 import dev.fovea.v1.ModelInfo;
 import dev.fovea.v1.ModelStatus;
+import io.grpc.Metadata;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallExecutorSupplier;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.protobuf.services.HealthStatusManager;
@@ -27,6 +30,8 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -47,6 +52,17 @@ import java.util.stream.Collectors;
 public final class FoveaServer {
 
     private static final Logger log = Logger.getLogger(FoveaServer.class.getName());
+
+    /**
+     * The inference calls, whose handlers parse, validate and queue without blocking (a shared-memory input is a
+     * copy from a mapping the registry checked, no file I/O), so they run on the transport thread that read the
+     * message instead of waking a call thread per message.
+     */
+    private static final Set<String> INLINE_METHODS = Set.of(
+            InferenceServiceGrpc.getPredictMethod().getFullMethodName(),
+            InferenceServiceGrpc.getStreamPredictMethod().getFullMethodName(),
+            GRPCInferenceServiceGrpc.getModelInferMethod().getFullMethodName(),
+            GRPCInferenceServiceGrpc.getModelStreamInferMethod().getFullMethodName());
 
     private final ModelRepository repository;
     private final SharedMemoryRegistry sharedMemory;
@@ -81,7 +97,17 @@ public final class FoveaServer {
         ServerServiceDefinition openInference = openInferenceService.definition();
         for (ServerBuilder<?> listener : builder.listeners) {
             servers.add(listener
-                    .executor(callExecutor)
+                    // The method lookup runs on the server's executor: direct, on the transport thread, so that
+                    // an inference call never changes threads; every other call (model control, shared-memory
+                    // registration, which opens files, health, reflection) moves to the call threads there.
+                    .executor(Runnable::run)
+                    .callExecutor(new ServerCallExecutorSupplier() {
+                        @Override
+                        public <Q, R> Executor getExecutor(ServerCall<Q, R> call, Metadata headers) {
+                            return INLINE_METHODS.contains(call.getMethodDescriptor().getFullMethodName())
+                                    ? null : callExecutor;
+                        }
+                    })
                     .intercept(new Callers())
                     .intercept(tracing.interceptor())
                     .addService(inference)
@@ -196,8 +222,8 @@ public final class FoveaServer {
         }
 
         /**
-         * Threads that run gRPC handlers and send responses (default 8); they only validate and queue, so a few per
-         * core suffice.
+         * Threads that send responses and run the handlers of calls other than inference (default 8); none of it
+         * computes, so a few per core suffice.
          */
         public Builder callThreads(int callThreads) {
             if (callThreads < 1) {

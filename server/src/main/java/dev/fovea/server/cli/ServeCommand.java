@@ -119,7 +119,8 @@ final class ServeCommand implements Callable<Integer> {
     private int computeThreads;
 
     @Option(names = "--call-threads", defaultValue = "8",
-            description = "Threads for gRPC handlers, which validate and queue but never compute (default: ${DEFAULT-VALUE}).")
+            description = "Threads that send gRPC responses and run the handlers of calls other than inference, which "
+                    + "run on the transport threads; none of them compute (default: ${DEFAULT-VALUE}).")
     private int callThreads;
 
     @Option(names = "--queue-capacity", defaultValue = "64",

@@ -28,12 +28,16 @@ final class BatchScheduler {
 
         /**
          * Runs one batch of compatible requests, in queue order. Must end every job (see {@link Job}), whatever
-         * happens: the scheduler does not look at a batch again.
+         * happens: the scheduler does not look at a batch again. May return before the jobs have ended (a pipelined
+         * executor stages the next batch while this one computes), as long as they end without another call.
          */
         void run(List<Job> batch);
 
-        /** Called once on the worker's thread after its last batch: frees what {@link #run} kept for the thread. */
-        default void stop() {}
+        /**
+         * Called once on the worker's thread after its last batch, when the scheduler closes; returns once every job
+         * the executor was given has ended.
+         */
+        void stop();
     }
 
     /** A job that is no longer waited for, and the outcome its caller gets. */
@@ -103,7 +107,9 @@ final class BatchScheduler {
                                 + " has " + queueCapacity + " requests queued; retry later");
                     } else {
                         queue.addLast(job);
-                        changed.signalAll();
+                        // One waiting worker is enough for one job (none is woken if all are busy); a worker that
+                        // leaves jobs behind passes the signal on (see nextBatch).
+                        changed.signal();
                     }
                 }
             } finally {
@@ -177,7 +183,11 @@ final class BatchScheduler {
         try {
             lock.lockInterruptibly();
             try {
-                return formBatch(dropped);
+                List<Job> batch = formBatch(dropped);
+                if (!queue.isEmpty()) {
+                    changed.signal();
+                }
+                return batch;
             } finally {
                 lock.unlock();
             }

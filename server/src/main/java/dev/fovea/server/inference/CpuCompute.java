@@ -2,7 +2,6 @@ package dev.fovea.server.inference;
 
 import dev.fovea.torch.TorchRuntime;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -18,10 +17,10 @@ import java.util.function.Supplier;
  * loaded on two cores made MobileNetV3-small's forward 2.3x slower than with one (docs/benchmarks.md). Funnelling every
  * CPU model's batches through {@code threads} shared threads keeps the process at {@code threads} x intra-op threads
  * however many models and instances it serves. Model instances still form, preprocess and postprocess batches on their
- * own threads (with one intra-op thread each, see {@link ModelInstance#start}); they hand only forward here and wait,
- * so a model whose pictures take long to decode never holds a thread the other models need.
+ * own threads (with one intra-op thread each, see {@link ModelInstance#start}); they hand only forward here, so a model
+ * whose pictures take long to decode never holds a thread the other models need.
  *
- * <p>Threads: {@link #run} blocks the calling worker until its work has run on a compute thread.
+ * <p>Threads: {@link #submit} never blocks; its future completes on the compute thread.
  */
 public final class CpuCompute implements AutoCloseable {
 
@@ -46,12 +45,11 @@ public final class CpuCompute implements AutoCloseable {
     }
 
     /**
-     * Runs {@code work} on a compute thread with {@code intraOpThreads} libtorch threads (0: the server's setting)
-     * and returns its result. Waits even when interrupted, since the work uses memory the caller frees afterwards;
-     * the interrupt is kept for the caller.
+     * Runs {@code work} on a compute thread with {@code intraOpThreads} libtorch threads (0: the server's setting).
+     * The future completes on that compute thread, so what depends on it must be quick or move elsewhere.
      */
-    <T> T run(int intraOpThreads, Supplier<T> work) {
-        CompletableFuture<T> result = CompletableFuture.supplyAsync(() -> {
+    <T> CompletableFuture<T> submit(int intraOpThreads, Supplier<T> work) {
+        return CompletableFuture.supplyAsync(() -> {
             int wanted = intraOpThreads > 0 ? intraOpThreads : defaultIntraOpThreads;
             if (this.intraOpThreads.get() != wanted) {
                 TorchRuntime.setIntraOpThreads(wanted);
@@ -59,28 +57,6 @@ public final class CpuCompute implements AutoCloseable {
             }
             return work.get();
         }, threads);
-        boolean interrupted = false;
-        try {
-            while (true) {
-                try {
-                    return result.get();
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                } catch (ExecutionException e) {
-                    if (e.getCause() instanceof RuntimeException runtime) {
-                        throw runtime;
-                    }
-                    if (e.getCause() instanceof Error error) {
-                        throw error;
-                    }
-                    throw new IllegalStateException(e.getCause());
-                }
-            }
-        } finally {
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
-        }
     }
 
     /** Stops the threads once the work already handed over has run (the runners are closed first). */

@@ -14,9 +14,11 @@ import java.util.Objects;
  * when a batch needs more, sized to the next power of two (at least {@link #MIN_BYTES}) so that batches growing one
  * image at a time do not allocate each time; every request for one counts as reused or allocated for the metrics.
  *
- * <p>Threads and ownership: made, used and closed on the instance's own thread, whose current stream it sets. Memory
- * handed out by one batch must not be touched by the next before the stream was synchronized: the instance
- * synchronizes once per batch (see {@link Postprocessor}), and after a failed one.
+ * <p>Threads and ownership: owned by one {@link ModelInstance}, made and closed on its worker thread; each of the
+ * instance's threads makes the stream current ({@link #makeCurrent}). A buffer is used under this object's lock,
+ * from the moment it is handed out until the stream is synchronized after the copies that use it (see
+ * {@link Staging} for the input, {@link Postprocessor} for the output), so the next use never overwrites memory a
+ * queued copy still reads or writes.
  */
 final class DeviceStaging implements AutoCloseable {
 
@@ -44,6 +46,11 @@ final class DeviceStaging implements AutoCloseable {
             throw e;
         }
         return new DeviceStaging(stream, observer);
+    }
+
+    /** Makes the instance's stream the calling thread's current one, so its device work queues there. */
+    void makeCurrent() {
+        stream.makeCurrent();
     }
 
     /** The input staging buffer, at least {@code bytes} long; its previous contents are undefined. */

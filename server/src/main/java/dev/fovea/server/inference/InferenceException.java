@@ -1,5 +1,8 @@
 package dev.fovea.server.inference;
 
+import dev.fovea.torch.NativeException;
+import java.util.List;
+
 /**
  * Why a request did not produce predictions. The gRPC layer maps each reason to a status code; nothing here knows
  * about gRPC.
@@ -38,5 +41,25 @@ public final class InferenceException extends RuntimeException {
 
     public Reason reason() {
         return reason;
+    }
+
+    /**
+     * A native failure of a batch of {@code batch}'s requests as a reason: out of memory names the model and the
+     * batch's size, which tells the operator what to lower (max_batch_size, preferred sizes; the model keeps serving,
+     * and the one-by-one rerun may fit); a rejected input is the caller's mistake when it is the caller's own tensor
+     * ({@code callersInput}), the model's otherwise.
+     */
+    static InferenceException fromNative(NativeException e, boolean callersInput, String modelName, List<Job> batch) {
+        if (e.kind() == NativeException.Kind.OUT_OF_MEMORY) {
+            int images = batch.stream().mapToInt(Job::images).sum();
+            return new InferenceException(Reason.OUT_OF_MEMORY, "model " + modelName + " ran out of memory on a batch of "
+                    + images + (images == 1 ? " image" : " images") + " (" + batch.size()
+                    + (batch.size() == 1 ? " request" : " requests") + "): " + e.getMessage(), e);
+        }
+        if (callersInput && (e.kind() == NativeException.Kind.INVALID_ARGUMENT
+                || e.kind() == NativeException.Kind.TORCH)) {
+            return new InferenceException(Reason.INVALID_INPUT, e.getMessage(), e);
+        }
+        return new InferenceException(Reason.MODEL_ERROR, "model " + modelName + " failed: " + e.getMessage(), e);
     }
 }

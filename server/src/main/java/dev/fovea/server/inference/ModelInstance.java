@@ -1,43 +1,60 @@
 package dev.fovea.server.inference;
 
 import dev.fovea.torch.Device;
-import dev.fovea.torch.ImageInput;
 import dev.fovea.torch.NativeException;
-import dev.fovea.torch.PinnedBuffer;
-import dev.fovea.torch.Preprocessing;
-import dev.fovea.torch.Preprocessor;
 import dev.fovea.torch.Tensor;
 import dev.fovea.torch.TorchModule;
 import dev.fovea.torch.TorchRuntime;
-import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * One execution context of a model: its device and the model's shared module, and the run of one batch on them
- * (preprocess, forward, postprocess), including the rerun of a failed batch one request at a time so that a bad input
- * fails only its own request. Native failures become {@link InferenceException}s here.
+ * One execution context of a model: its device and the model's shared module, and a pipeline of three stages per
+ * batch, so that while batch N is in forward, batch N+1 is staged and batch N-1 is postprocessed:
+ * <ol>
+ *   <li><b>stage</b>, on this instance's worker thread (see {@link BatchScheduler}): take the next batch and make
+ *       the model's input from it ({@link Staging}: decode and preprocess pictures or stack raw tensors; a CUDA
+ *       instance's pinned copy and host-to-device copy on its own stream).
+ *   <li><b>forward</b>, on the shared {@link CpuCompute} threads for a CPU model, on the instance's device thread for
+ *       a CUDA one.
+ *   <li><b>postprocess</b>, on the instance's postprocess thread: outputs to the host, predictions, the callers'
+ *       futures completed; never on a compute thread.
+ * </ol>
+ * A failed batch of several requests is rerun one request at a time, all three stages on the thread that found the
+ * failure (the worker for staging, the postprocess thread for forward and postprocess), so that a bad input fails
+ * only its own request; native failures become {@link InferenceException}s ({@link InferenceException#fromNative}).
+ * Reruns may run beside the next batch's forward (one more forward of this instance for a while).
  *
- * <p>Threads: every stage runs on this instance's worker thread (see {@link BatchScheduler}) except a CPU model's
- * forward, which goes to the shared {@link CpuCompute} threads. Picture decoding and preprocessing stay on the worker
- * so that large pictures sent to one model never hold a compute thread other models wait for.
+ * <p>Bounds ({@link ForwardGate}): one batch in forward, at most one staged ahead, at most one waiting for the
+ * postprocess thread beside the one it runs. A staged batch whose requests died before its forward starts loses them
+ * then, and runs no forward at all if none is left.
+ *
+ * <p>Threads: picture decoding and preprocessing stay on the worker so that large pictures sent to one model never
+ * hold a compute thread other models wait for. The postprocess and (CUDA) device threads are made in {@link #start}
+ * and stopped in {@link #stop}, which returns once every batch this instance took has ended.
  *
  * <p>Ownership: the module belongs to {@link ModelRunner}. The instance owns its {@link DeviceStaging} (its stream,
- * current on the instance's thread, and the staging buffers reused from batch to batch), made on that thread before
- * the first batch and closed by {@link #stop}. What a batch allocates (its input tensor, output tensors no response
- * needs) is freed before the batch's callers hear back.
+ * made current on each of its threads, and the staging buffers reused from batch to batch), made in {@link #start}
+ * and freed in {@link #stop}. What a batch allocates (its input tensor, stacking scratch) is a {@link StagedBatch},
+ * freed before the batch's callers hear back.
  */
 final class ModelInstance implements BatchScheduler.BatchExecutor {
 
     private static final Logger log = Logger.getLogger(ModelInstance.class.getName());
 
-    /** Turns a batch's pictures into the model's input tensor; {@link Preprocessor#toTensor} outside tests. */
+    /** Runs the module on a batch's input; {@link TorchModule#forward} outside tests. */
     @FunctionalInterface
-    interface Preprocess {
-        Tensor toTensor(List<ImageInput> pictures, Preprocessing spec, Device device);
+    interface Forward {
+        List<Tensor> run(TorchModule module, Tensor input);
     }
 
     private final TorchModule module;
@@ -45,283 +62,363 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
     private final CpuCompute compute;
     private final ModelRunner.Observer observer;
     private final BatchCounters counters;
-    private final Preprocess preprocess;
+    private final Staging staging;
+    private final Forward forward;
     private final DeviceHealth health;
     private final boolean onCpu;
-    /** Made by the first batch, on this instance's thread (see {@link #staging()}); used only there. */
-    private DeviceStaging staging;
+    private final ForwardGate gate = new ForwardGate(this::startForward);
+    /** Made in {@link #start}. */
+    private DeviceStaging device;
+    /** Made in {@link #start}. */
+    private ExecutorService postprocessThread;
+    /** A CUDA instance's forward thread, made in {@link #start}; null for a CPU instance. */
+    private ExecutorService deviceThread;
 
     ModelInstance(TorchModule module, ModelRunner.Settings settings, CpuCompute compute,
-            ModelRunner.Observer observer, BatchCounters counters, Preprocess preprocess, DeviceHealth health) {
+            ModelRunner.Observer observer, BatchCounters counters, Staging.Preprocess preprocess, Forward forward,
+            DeviceHealth health) {
         this.module = Objects.requireNonNull(module, "module");
         this.settings = Objects.requireNonNull(settings, "settings");
         this.compute = Objects.requireNonNull(compute, "compute");
         this.observer = Objects.requireNonNull(observer, "observer");
         this.counters = Objects.requireNonNull(counters, "counters");
-        this.preprocess = Objects.requireNonNull(preprocess, "preprocess");
+        this.staging = new Staging(settings, preprocess);
+        this.forward = Objects.requireNonNull(forward, "forward");
         this.health = Objects.requireNonNull(health, "health");
         this.onCpu = settings.device().equals(Device.CPU);
     }
 
     /**
-     * With OpenMP, libtorch's thread count is per calling thread. A CUDA instance takes the model's count for its
-     * own thread. A CPU instance preprocesses on one thread: with more, this thread would start an OpenMP team of its
-     * own, and the process would hold more teams than {@link CpuCompute} has threads (see there why that is slow).
+     * With OpenMP, libtorch's thread count is per calling thread. A CUDA instance's device thread takes the model's
+     * count. A CPU instance stages on one thread: with more, this thread would start an OpenMP team of its own, and
+     * the process would hold more teams than {@link CpuCompute} has threads (see there why that is slow). The
+     * postprocess thread runs no parallel work either way.
      */
     @Override
     public void start() {
+        String name = Thread.currentThread().getName();
+        device = DeviceStaging.open(settings.device(), observer);
         if (onCpu) {
             TorchRuntime.setIntraOpThreads(1);
-        } else if (settings.intraOpThreads() > 0) {
-            TorchRuntime.setIntraOpThreads(settings.intraOpThreads());
+        } else {
+            if (settings.intraOpThreads() > 0) {
+                TorchRuntime.setIntraOpThreads(settings.intraOpThreads());
+            }
+            deviceThread = oneThread(name + "-device", settings.intraOpThreads());
         }
+        postprocessThread = oneThread(name + "-postprocess", 1);
     }
 
-    /** Frees the stream and staging buffers once the worker has run its last batch. */
+    /** A thread that runs with the instance's stream current, so its device work queues there. */
+    private ExecutorService oneThread(String name, int intraOpThreads) {
+        return Executors.newSingleThreadExecutor(task -> Thread.ofPlatform().name(name).daemon().unstarted(() -> {
+            if (intraOpThreads > 0) {
+                TorchRuntime.setIntraOpThreads(intraOpThreads);
+            }
+            device.makeCurrent();
+            task.run();
+        }));
+    }
+
+    /**
+     * Called once on the worker's thread after its last batch: waits until every batch this instance took has ended
+     * (a forward is waited for, not interrupted: its memory is freed after it), then stops the instance's threads.
+     */
     @Override
     public void stop() {
-        if (staging != null) {
-            staging.close();
-            staging = null;
+        gate.awaitIdle();
+        postprocessThread.shutdown();
+        if (deviceThread != null) {
+            deviceThread.shutdown();
+        }
+        device.close();
+    }
+
+    /** A job's result: its predictions, or why it failed. */
+    private record Outcome(Predictions predictions, InferenceException failure) {
+        void close() {
+            if (predictions != null) {
+                predictions.close();
+            }
         }
     }
 
     /**
-     * The instance's stream and buffers, made by the first batch rather than in {@link #start}, so that a device that
-     * cannot give a stream fails that batch's requests (INTERNAL) instead of the worker thread.
+     * Stages {@code batch} and hands it to forward through the {@link ForwardGate}: returns once it has entered forward
+     * (or ended), usually before its forward is done, so the worker stages the next one meanwhile, never more than one
+     * ahead.
      */
-    private DeviceStaging staging() {
-        if (staging == null) {
-            staging = DeviceStaging.open(settings.device(), observer);
-        }
-        return staging;
-    }
-
-    /** A job's result: its predictions, or why it failed. */
-    private record Outcome(Predictions predictions, InferenceException failure) {}
-
     @Override
     public void run(List<Job> batch) {
-        List<Outcome> outcomes = new ArrayList<>(batch.size());
+        StagedBatch staged;
         try {
+            staged = staging.stage(batch, device);
+        } catch (InferenceException e) {
+            List<Outcome> outcomes;
             try {
-                for (Predictions predictions : runOnce(batch)) {
-                    outcomes.add(new Outcome(predictions, null));
+                outcomes = rerunAlone(batch, e);
+            } catch (RuntimeException | Error unexpected) {
+                outcomes = unexpected(batch, unexpected);
+            }
+            end(batch, outcomes);
+            return;
+        } catch (RuntimeException | Error e) {
+            end(batch, unexpected(batch, e));
+            return;
+        }
+        gate.enter(staged);
+    }
+
+    /**
+     * Drops the batch's dead jobs and starts its forward; returns false, the batch ended, if no job was left or
+     * forward could not start.
+     */
+    private boolean startForward(StagedBatch staged) {
+        if (!staged.dropDead(settings.modelName())) {
+            staged.close();
+            return false;
+        }
+        CompletableFuture<List<Tensor>> outputs;
+        try {
+            outputs = forwardAsync(staged);
+        } catch (RuntimeException e) {
+            staged.close();
+            List<Job> live = staged.liveJobs();
+            end(live, unexpected(live, e));
+            return false;
+        }
+        outputs.whenComplete((tensors, failure) -> forwarded(staged, tensors, failure));
+        return true;
+    }
+
+    /** On the thread that ran forward: starts the pending batch, then hands this one to the postprocess thread. */
+    private void forwarded(StagedBatch staged, List<Tensor> outputs, Throwable failure) {
+        gate.forwardEnded();
+        postprocessThread.execute(() -> finish(staged, outputs, failure));
+    }
+
+    /**
+     * On the postprocess thread: frees the batch's input, makes every live job's predictions, ends the jobs and
+     * starts the pending batch if it waited for this thread.
+     */
+    private void finish(StagedBatch staged, List<Tensor> outputs, Throwable failure) {
+        List<Job> live = staged.liveJobs();
+        List<Outcome> outcomes;
+        try {
+            if (failure != null) {
+                checkDevice();
+                outcomes = rerunAlone(live, cause(failure));
+            } else {
+                List<Tensor> owned;
+                try {
+                    owned = Staging.ownedOutputs(outputs, staged.input());
+                } finally {
+                    staged.close();
                 }
-            } catch (InferenceException e) {
-                // One bad image must not fail the other callers' requests that shared its batch: run each alone.
-                if (batch.size() == 1) {
-                    outcomes.add(new Outcome(null, e));
-                } else {
-                    for (Job job : batch) {
-                        outcomes.add(runAlone(job));
-                    }
-                }
+                outcomes = postprocessOrRerun(staged, owned, live);
             }
         } catch (RuntimeException | Error e) {
-            log.log(Level.SEVERE, "model " + settings.modelName() + " failed unexpectedly", e);
-            InferenceException failure = new InferenceException(InferenceException.Reason.MODEL_ERROR,
-                    "model " + settings.modelName() + " failed: " + e, e);
-            outcomes.forEach(outcome -> {
-                if (outcome.predictions() != null) {
-                    outcome.predictions().close();
-                }
-            });
-            outcomes.clear();
-            batch.forEach(job -> outcomes.add(new Outcome(null, failure)));
+            outcomes = unexpected(live, e);
         } finally {
-            // Freed before the callers hear back: predictions view output memory, never request memory.
-            for (Job job : batch) {
-                job.request().memory().close();
-            }
+            staged.close();
         }
-        for (int i = 0; i < batch.size(); i++) {
-            Outcome outcome = outcomes.get(i);
-            if (outcome.failure() != null) {
-                batch.get(i).result().completeExceptionally(outcome.failure());
-            } else {
-                batch.get(i).result().complete(outcome.predictions());
+        end(live, outcomes);
+        gate.postprocessEnded();
+    }
+
+    private List<Outcome> postprocessOrRerun(StagedBatch staged, List<Tensor> outputs, List<Job> live) {
+        try {
+            List<Outcome> outcomes = new ArrayList<>(live.size());
+            for (Predictions predictions : postprocess(staged, outputs)) {
+                outcomes.add(new Outcome(predictions, null));
             }
+            return outcomes;
+        } catch (InferenceException e) {
+            checkDevice();
+            return rerunAlone(live, e);
         }
     }
 
-    private Outcome runAlone(Job job) {
+    /**
+     * After a failed batch: waits for what it left queued on the stream, so the next batch can reuse the staging
+     * buffers. If even that fails, the failure broke the device context (a CUDA sticky error): the model reports not
+     * ready from then on.
+     */
+    private void checkDevice() {
+        NativeException broken;
+        synchronized (device) {
+            broken = device.synchronizeAfterFailure();
+        }
+        if (broken != null && health.failure().isEmpty()) {
+            log.severe("model " + settings.modelName() + ": the " + settings.device() + " context is unusable after a "
+                    + "failed batch; the model reports not ready: " + broken.getMessage());
+            health.unusable(broken.getMessage());
+        }
+    }
+
+    /** The forward failure a future carries, unwrapped. */
+    private static InferenceException cause(Throwable failure) {
+        Throwable cause = failure instanceof CompletionException && failure.getCause() != null
+                ? failure.getCause() : failure;
+        if (cause instanceof InferenceException e) {
+            return e;
+        }
+        if (cause instanceof RuntimeException e) {
+            throw e;
+        }
+        if (cause instanceof Error e) {
+            throw e;
+        }
+        throw new IllegalStateException(cause);
+    }
+
+    /** After {@code failure} of a batch of {@code jobs}: the outcome of each job run alone, or the failure itself. */
+    private List<Outcome> rerunAlone(List<Job> jobs, InferenceException failure) {
+        List<Outcome> outcomes = new ArrayList<>(jobs.size());
+        if (jobs.size() == 1) {
+            outcomes.add(new Outcome(null, failure));
+            return outcomes;
+        }
+        // One bad image must not fail the other callers' requests that shared its batch: run each alone.
         try {
-            return new Outcome(runOnce(List.of(job)).getFirst(), null);
+            for (Job job : jobs) {
+                outcomes.add(runAlone(job));
+            }
+        } catch (RuntimeException | Error e) {
+            outcomes.forEach(Outcome::close);
+            throw e;
+        }
+        return outcomes;
+    }
+
+    /** All three stages for one job, on this thread (waiting for its forward). */
+    private Outcome runAlone(Job job) {
+        try (StagedBatch staged = staging.stage(List.of(job), device)) {
+            List<Tensor> outputs = Staging.ownedOutputs(await(forwardAsync(staged)), staged.input());
+            return new Outcome(postprocess(staged, outputs).getFirst(), null);
         } catch (InferenceException e) {
             return new Outcome(null, e);
         }
     }
 
-    /** One result per job, in order. */
-    private List<Predictions> runOnce(List<Job> batch) {
-        DeviceStaging staging;
-        try {
-            staging = staging();
-        } catch (NativeException e) {
-            throw translate(e, false, batch);
+    private List<Outcome> unexpected(List<Job> jobs, Throwable e) {
+        log.log(Level.SEVERE, "model " + settings.modelName() + " failed unexpectedly", e);
+        InferenceException failure = new InferenceException(InferenceException.Reason.MODEL_ERROR,
+                "model " + settings.modelName() + " failed: " + e, e);
+        List<Outcome> outcomes = new ArrayList<>(jobs.size());
+        jobs.forEach(job -> outcomes.add(new Outcome(null, failure)));
+        return outcomes;
+    }
+
+    /**
+     * Ends every job with its outcome. Frees their memory first: predictions view output memory, never request
+     * memory, and a caller that hears back never races a free.
+     */
+    private static void end(List<Job> jobs, List<Outcome> outcomes) {
+        for (Job job : jobs) {
+            job.request().memory().close();
         }
-        try {
-            return runOnce(batch, staging);
-        } catch (RuntimeException e) {
-            // What the failed batch left queued must finish before the next batch reuses the staging buffers. If the
-            // stream cannot even synchronize, the failure broke the device context (a CUDA sticky error).
-            NativeException broken = staging.synchronizeAfterFailure();
-            if (broken != null) {
-                log.severe("model " + settings.modelName() + ": the " + settings.device() + " context is unusable "
-                        + "after a failed batch; the model reports not ready: " + broken.getMessage());
-                health.unusable(broken.getMessage());
+        for (int i = 0; i < jobs.size(); i++) {
+            Outcome outcome = outcomes.get(i);
+            if (outcome.failure() != null) {
+                jobs.get(i).result().completeExceptionally(outcome.failure());
+            } else {
+                jobs.get(i).result().complete(outcome.predictions());
             }
-            throw e;
         }
     }
 
-    private List<Predictions> runOnce(List<Job> batch, DeviceStaging staging) {
-        long start = System.nanoTime();
-        long batchId = counters.batchStarted();
-        List<InputImage> images = new ArrayList<>();
+    /** One result per live job of {@code staged}, in order; takes {@code outputs}. */
+    private List<Predictions> postprocess(StagedBatch staged, List<Tensor> outputs) {
+        long start = staged.startNanos();
+        long stagingNanos = staged.stagedNanos() - start;
+        // The wait for the forward slot and for a compute thread count as compute.
+        long inference = staged.forwardedNanos() - staged.stagedNanos();
         int topK = 0;
         boolean rawOutputs = false;
-        for (Job job : batch) {
-            images.addAll(job.request().images());
+        for (Job job : staged.liveJobs()) {
             topK = Math.max(topK, job.request().topK());
             rawOutputs |= job.request().includeOutputs();
         }
-        boolean pictures = images.getFirst() instanceof InputImage.Picture;
-        try (Tensor input = pictures ? preprocess(images, batch) : stackTensors(images, staging)) {
-            long preprocessed = System.nanoTime();
-            List<Tensor> outputs = pictures ? forward(input, true, batch)
-                    : ownedOutputs(forward(input, false, batch), input);
-            long inferred = System.nanoTime();
-            Postprocessor postprocessor;
-            try {
-                postprocessor = new Postprocessor(outputs, images.size(), topK, rawOutputs, settings, staging);
-            } catch (NativeException e) {
-                throw translate(e, false, batch);
-            }
-            try (postprocessor) {
-                List<Predictions> results = new ArrayList<>(batch.size());
-                int offset = 0;
-                observer.batchRan(images.size(), preprocessed - start, inferred - preprocessed);
-                try {
-                    for (Job job : batch) {
-                        InferenceRequest request = job.request();
-                        long postprocessStart = System.nanoTime();
-                        results.add(postprocessor.predictions(request, offset,
-                                new Postprocessor.Batch(batchId, start, preprocessed, inferred)));
-                        observer.requestRan(start - request.arrivalNanos(), System.nanoTime() - postprocessStart);
-                        offset += request.images().size();
-                    }
-                } catch (RuntimeException e) {
-                    results.forEach(Predictions::close);
-                    throw e;
-                }
-                return results;
-            }
-        }
-    }
-
-    private Tensor preprocess(List<InputImage> images, List<Job> batch) {
-        List<ImageInput> pictures = new ArrayList<>(images.size());
-        for (InputImage image : images) {
-            pictures.add(((InputImage.Picture) image).image());
-        }
+        Postprocessor made;
         try {
-            return preprocess.toTensor(pictures, settings.preprocessing(), settings.device());
+            made = new Postprocessor(outputs, staged.images(), topK, rawOutputs, settings, device);
         } catch (NativeException e) {
-            throw translate(e, true, batch);
+            throw InferenceException.fromNative(e, false, settings.modelName(), staged.liveJobs());
+        }
+        try (Postprocessor postprocessor = made) {
+            List<Predictions> results = new ArrayList<>(staged.jobs().size());
+            int offset = 0;
+            observer.batchRan(staged.images(), stagingNanos, inference);
+            try {
+                for (int i = 0; i < staged.jobs().size(); i++) {
+                    InferenceRequest request = staged.jobs().get(i).request();
+                    if (staged.live(i)) {
+                        long postprocessStart = System.nanoTime();
+                        results.add(postprocessor.predictions(request, offset, new Postprocessor.Batch(
+                                staged.batchId(), start, staged.stagedNanos(), staged.forwardedNanos())));
+                        observer.requestRan(start - request.arrivalNanos(), System.nanoTime() - postprocessStart);
+                    }
+                    offset += request.images().size();
+                }
+            } catch (RuntimeException e) {
+                results.forEach(Predictions::close);
+                throw e;
+            }
+            return results;
         }
     }
 
     /**
-     * Copies same-shaped tensors (batches only hold compatible requests) into one [n, ...] batch in the instance's
-     * input staging buffer, then (for a CUDA model) to the device asynchronously on the instance's stream.
+     * Starts the module on {@code staged}'s input: a CPU model's on a shared compute thread, a CUDA model's on this
+     * instance's device thread. The future completes on that thread.
      */
-    private Tensor stackTensors(List<InputImage> images, DeviceStaging staging) {
-        InputImage.Tensor first = (InputImage.Tensor) images.getFirst();
-        long bytesEach = first.data().byteSize();
-        PinnedBuffer buffer = staging.input(Math.max(1, bytesEach * images.size()));
-        MemorySegment stacked = buffer.segment();
-        for (int i = 0; i < images.size(); i++) {
-            MemorySegment.copy(((InputImage.Tensor) images.get(i)).data(), 0, stacked, i * bytesEach, bytesEach);
-        }
-        long[] shape = new long[first.shape().length + 1];
-        shape[0] = images.size();
-        System.arraycopy(first.shape(), 0, shape, 1, first.shape().length);
-        Tensor host = buffer.view(0, first.dtype(), shape);
-        if (onCpu) {
-            return host;
-        }
-        try (host) {
-            return host.toAsync(settings.device());
-        }
-    }
-
-    /**
-     * The outputs, with every one that shares memory with {@code input} (a model returning {@code x} or
-     * {@code x.view(...)}) replaced by a copy. A stacked tensor input is a view of the instance's staging buffer, which
-     * the next batch overwrites, while outputs live on until the responses are sent.
-     */
-    private static List<Tensor> ownedOutputs(List<Tensor> outputs, Tensor input) {
-        if (!input.device().equals(Device.CPU)) {
+    private CompletableFuture<List<Tensor>> forwardAsync(StagedBatch staged) {
+        staged.numbered(counters.batchStarted());
+        Supplier<List<Tensor>> work = () -> {
+            List<Tensor> outputs = counters.countingForward(() -> forwardHere(staged));
+            staged.forwarded();
             return outputs;
-        }
-        MemorySegment inputBytes = input.data();
-        List<Tensor> owned = new ArrayList<>(outputs.size());
-        try {
-            for (Tensor output : outputs) {
-                boolean sharesInput = output.device().equals(Device.CPU)
-                        && inputBytes.asOverlappingSlice(output.data()).isPresent();
-                owned.add(sharesInput ? output.to(Device.CPU) : output);
-            }
-        } catch (RuntimeException e) {
-            owned.forEach(Tensor::close);
-            outputs.forEach(Tensor::close);
-            throw e;
-        }
-        for (Tensor output : outputs) {
-            if (!owned.contains(output)) {
-                output.close();
-            }
-        }
-        return owned;
+        };
+        return onCpu ? compute.submit(settings.intraOpThreads(), work)
+                : CompletableFuture.supplyAsync(work, deviceThread);
     }
 
     /**
-     * Runs the module: a CPU model's on a shared compute thread (the time it waits for one counts as compute), a
-     * CUDA model's here.
+     * The future's value. Waits even when interrupted, since the work uses memory the caller frees afterwards; the
+     * interrupt is kept for the caller.
      */
-    private List<Tensor> forward(Tensor input, boolean pictures, List<Job> batch) {
-        if (onCpu) {
-            return compute.run(settings.intraOpThreads(), () -> counters.countingForward(() -> forwardHere(input,
-                    pictures, batch)));
+    private static <T> T await(CompletableFuture<T> future) {
+        boolean interrupted = false;
+        try {
+            while (true) {
+                try {
+                    return future.get();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                } catch (ExecutionException e) {
+                    if (e.getCause() instanceof RuntimeException runtime) {
+                        throw runtime;
+                    }
+                    if (e.getCause() instanceof Error error) {
+                        throw error;
+                    }
+                    throw new IllegalStateException(e.getCause());
+                }
+            }
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
-        return counters.countingForward(() -> forwardHere(input, pictures, batch));
     }
 
-    private List<Tensor> forwardHere(Tensor input, boolean pictures, List<Job> batch) {
+    private List<Tensor> forwardHere(StagedBatch staged) {
         try {
-            return module.forward(input);
+            return forward.run(module, staged.input());
         } catch (NativeException e) {
             // A raw tensor the model rejects is the caller's mistake; a preprocessed picture it rejects is ours.
-            throw translate(e, !pictures, batch);
+            throw InferenceException.fromNative(e, !staged.pictures(), settings.modelName(), staged.liveJobs());
         }
-    }
-
-    private InferenceException translate(NativeException e, boolean callersInput, List<Job> batch) {
-        if (e.kind() == NativeException.Kind.OUT_OF_MEMORY) {
-            // The batch's size tells the operator what to lower (max_batch_size, preferred sizes); the model keeps
-            // serving, and a smaller batch (the one-by-one rerun) may fit.
-            int images = batch.stream().mapToInt(job -> job.request().images().size()).sum();
-            return new InferenceException(InferenceException.Reason.OUT_OF_MEMORY, "model " + settings.modelName()
-                    + " ran out of memory on a batch of " + images + (images == 1 ? " image" : " images") + " ("
-                    + batch.size() + (batch.size() == 1 ? " request" : " requests") + "): " + e.getMessage(), e);
-        }
-        if (callersInput && (e.kind() == NativeException.Kind.INVALID_ARGUMENT
-                || e.kind() == NativeException.Kind.TORCH)) {
-            return new InferenceException(InferenceException.Reason.INVALID_INPUT, e.getMessage(), e);
-        }
-        return new InferenceException(InferenceException.Reason.MODEL_ERROR,
-                "model " + settings.modelName() + " failed: " + e.getMessage(), e);
     }
 }

@@ -13,13 +13,15 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Runs one model's requests: a {@link BatchScheduler} (bounded queue, batching per {@link Batching}, expired and
- * cancelled requests dropped before compute) feeding {@code instances} {@link ModelInstance}s, which preprocess each
- * batch on the model's device, run forward and postprocess. A full queue refuses new requests at once.
+ * cancelled requests dropped before compute) feeding {@code instances} {@link ModelInstance}s, which pipeline each
+ * batch through staging (preprocess), forward and postprocess, staging the next batch while one computes. A full queue
+ * refuses new requests at once.
  *
  * <p>Threads: {@link #submit} is called from gRPC threads and never blocks; all native work happens on the instances'
  * threads, except a CPU model's forward, which runs on the shared {@link CpuCompute} threads. The instances share the
- * module (TorchScript forward is safe to run concurrently). The futures complete on the thread that ran the batch,
- * so callers hand follow-up work to their own executor.
+ * module (TorchScript forward is safe to run concurrently). The futures complete on the instance's postprocess thread
+ * (or, for a dropped or refused request, the thread that found it dead or refused it); callers do only quick work
+ * there, such as sending the response.
  */
 public final class ModelRunner implements AutoCloseable {
 
@@ -86,17 +88,18 @@ public final class ModelRunner implements AutoCloseable {
      * and a CUDA model's forward, on the model's own instance threads.
      */
     public ModelRunner(TorchModule module, Settings settings, CpuCompute compute, Observer observer) {
-        this(module, settings, compute, observer, Preprocessor::toTensor);
+        this(module, settings, compute, observer, Preprocessor::toTensor, TorchModule::forward);
     }
 
-    /** With another preprocessing stage, so tests can hold a batch in it. */
+    /** With other preprocessing and forward stages, so tests can hold a batch in them. */
     ModelRunner(TorchModule module, Settings settings, CpuCompute compute, Observer observer,
-            ModelInstance.Preprocess preprocess) {
+            Staging.Preprocess preprocess, ModelInstance.Forward forward) {
         this.module = Objects.requireNonNull(module, "module");
         this.settings = Objects.requireNonNull(settings, "settings");
         List<ModelInstance> instances = new ArrayList<>(settings.instances());
         for (int i = 0; i < settings.instances(); i++) {
-            instances.add(new ModelInstance(module, settings, compute, observer, counters, preprocess, health));
+            instances.add(new ModelInstance(module, settings, compute, observer, counters, preprocess, forward,
+                    health));
         }
         this.scheduler = new BatchScheduler(settings.modelName(), settings.queueCapacity(), settings.maxBatchSize(),
                 settings.batching(), instances);

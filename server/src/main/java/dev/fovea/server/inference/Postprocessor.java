@@ -61,10 +61,6 @@ final class Postprocessor implements AutoCloseable {
             this.topClasses = new long[batchSize * this.topK];
             if (this.topK > 0) {
                 topClassesOnDevice(outputs.getFirst(), staging);
-            } else {
-                // The batch's one synchronization all the same: the next batch reuses the staging buffer that this
-                // batch's input may still be copied from.
-                staging.synchronize();
             }
             if (rawOutputs) {
                 for (Tensor output : outputs) {
@@ -99,19 +95,23 @@ final class Postprocessor implements AutoCloseable {
     /**
      * Softmax and top-k where the logits are, the results copied into the staging buffer (asynchronously from a
      * device), then the one synchronization of the batch, then read into {@link #topScores} and {@link #topClasses}.
+     * The lock keeps the instance's other threads (a one-by-one rerun) off the output buffer meanwhile.
      */
     private void topClassesOnDevice(Tensor logits, DeviceStaging staging) {
         // Indices first: their offset 0 is aligned for int64, and the floats after them for float32.
         long classBytes = (long) batchSize * topK * Long.BYTES;
-        PinnedBuffer buffer = staging.output(classBytes + (long) batchSize * topK * Float.BYTES);
-        try (SoftmaxTopK top = SoftmaxTopK.of(logits, topK);
-                Tensor classes = buffer.view(0, DType.INT64, batchSize, topK);
-                Tensor scores = buffer.view(classBytes, DType.FLOAT32, batchSize, topK)) {
-            top.indices().copyAsync(classes);
-            top.probabilities().copyAsync(scores);
-            staging.synchronize();
-            MemorySegment.copy(buffer.segment(), ValueLayout.JAVA_LONG, 0, topClasses, 0, topClasses.length);
-            MemorySegment.copy(buffer.segment(), ValueLayout.JAVA_FLOAT, classBytes, topScores, 0, topScores.length);
+        synchronized (staging) {
+            PinnedBuffer buffer = staging.output(classBytes + (long) batchSize * topK * Float.BYTES);
+            try (SoftmaxTopK top = SoftmaxTopK.of(logits, topK);
+                    Tensor classes = buffer.view(0, DType.INT64, batchSize, topK);
+                    Tensor scores = buffer.view(classBytes, DType.FLOAT32, batchSize, topK)) {
+                top.indices().copyAsync(classes);
+                top.probabilities().copyAsync(scores);
+                staging.synchronize();
+                MemorySegment.copy(buffer.segment(), ValueLayout.JAVA_LONG, 0, topClasses, 0, topClasses.length);
+                MemorySegment.copy(buffer.segment(), ValueLayout.JAVA_FLOAT, classBytes, topScores, 0,
+                        topScores.length);
+            }
         }
     }
 

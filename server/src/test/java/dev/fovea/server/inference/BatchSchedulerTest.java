@@ -41,6 +41,9 @@ class BatchSchedulerTest {
         public void start() {}
 
         @Override
+        public void stop() {}
+
+        @Override
         public void run(List<Job> batch) {
             batches.add(batch);
             holding.countDown();

@@ -55,7 +55,7 @@ class BusyModelTest {
                         Thread.currentThread().interrupt();
                     }
                     return Preprocessor.toTensor(pictures, spec, device);
-                });
+                }, TorchModule::forward);
         runners.add(runner);
         return runner;
     }

@@ -32,7 +32,7 @@ class OutOfMemoryTest {
     @Test
     void outOfMemoryFailsTheBatchNamingModelAndBatchAndTheModelServesOn() throws Exception {
         AtomicBoolean exhaust = new AtomicBoolean(true);
-        ModelInstance.Preprocess preprocess = (pictures, spec, device) -> {
+        Staging.Preprocess preprocess = (pictures, spec, device) -> {
             if (exhaust.getAndSet(false)) {
                 PinnedBuffer.allocate(Long.MAX_VALUE / 2).close();
             }
@@ -44,7 +44,7 @@ class OutOfMemoryTest {
                         new ModelRunner.Settings("raw", Device.CPU,
                                 new Preprocessing(0, 4, 1, new float[] {0}, new float[] {1}, PixelFormat.GRAY),
                                 false, List.of(), 0, 4, 4, 1, Batching.OFF),
-                        compute, ModelRunner.Observer.NONE, preprocess)) {
+                        compute, ModelRunner.Observer.NONE, preprocess, TorchModule::forward)) {
             ExecutionException e = assertThrows(ExecutionException.class,
                     () -> runner.submit(picture()).get(30, TimeUnit.SECONDS));
             InferenceException failure = (InferenceException) e.getCause();
