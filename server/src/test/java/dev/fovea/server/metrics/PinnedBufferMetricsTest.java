@@ -32,15 +32,13 @@ class PinnedBufferMetricsTest {
             assertEquals(1, uses(server, "cnn", "allocated"));
             assertEquals(3, uses(server, "cnn", "reused"));
 
-            // raw takes tensors, staged in one buffer from the first batch on.
+            // A CPU instance stacks raw tensors into each batch's own memory, not a reused buffer: the next batch is
+            // staged while this one is in forward, reading its input. Only a CUDA instance stages them through its
+            // pinned input buffer (synchronized before the next batch reuses it; CudaServingTest on a GPU).
             Image tensor = Image.newBuilder().setTensor(RawTensor.newBuilder().setDtype(DataType.DATA_TYPE_FLOAT32)
                     .addShape(4).setData(ByteString.copyFrom(new byte[16]))).build();
             server.blocking().predict(PredictRequest.newBuilder().setModel("raw").addImages(tensor).build());
-            server.blocking().predict(PredictRequest.newBuilder().setModel("raw").addImages(tensor).addImages(tensor)
-                    .build());
-            server.blocking().predict(PredictRequest.newBuilder().setModel("raw").addImages(tensor).build());
-            assertEquals(1, uses(server, "raw", "allocated"));
-            assertEquals(2, uses(server, "raw", "reused"));
+            assertEquals(0, uses(server, "raw", "allocated") + uses(server, "raw", "reused"));
         }
     }
 
