@@ -206,7 +206,7 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
         List<Outcome> outcomes;
         try {
             if (failure != null) {
-                checkDevice();
+                health.afterFailedBatch(device, settings);
                 outcomes = rerunAlone(live, cause(failure));
             } else {
                 List<Tensor> owned;
@@ -234,27 +234,11 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
             }
             return outcomes;
         } catch (InferenceException e) {
-            checkDevice();
+            health.afterFailedBatch(device, settings);
             return rerunAlone(live, e);
         }
     }
 
-    /**
-     * After a failed batch: waits for what it left queued on the stream, so the next batch can reuse the staging
-     * buffers. If even that fails, the failure broke the device context (a CUDA sticky error): the model reports not
-     * ready from then on.
-     */
-    private void checkDevice() {
-        NativeException broken;
-        synchronized (device) {
-            broken = device.synchronizeAfterFailure();
-        }
-        if (broken != null && health.failure().isEmpty()) {
-            log.severe("model " + settings.modelName() + ": the " + settings.device() + " context is unusable after a "
-                    + "failed batch; the model reports not ready: " + broken.getMessage());
-            health.unusable(broken.getMessage());
-        }
-    }
 
     /** The forward failure a future carries, unwrapped. */
     private static InferenceException cause(Throwable failure) {
@@ -334,15 +318,9 @@ final class ModelInstance implements BatchScheduler.BatchExecutor {
         long stagingNanos = staged.stagedNanos() - start;
         // The wait for the forward slot and for a compute thread count as compute.
         long inference = staged.forwardedNanos() - staged.stagedNanos();
-        int topK = 0;
-        boolean rawOutputs = false;
-        for (Job job : staged.liveJobs()) {
-            topK = Math.max(topK, job.request().topK());
-            rawOutputs |= job.request().includeOutputs();
-        }
         Postprocessor made;
         try {
-            made = new Postprocessor(outputs, staged.images(), topK, rawOutputs, settings, device);
+            made = new Postprocessor(outputs, staged.images(), staged.topK(), staged.rawOutputs(), settings, device);
         } catch (NativeException e) {
             throw InferenceException.fromNative(e, false, settings.modelName(), staged.liveJobs());
         }

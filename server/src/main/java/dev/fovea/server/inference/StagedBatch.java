@@ -113,6 +113,16 @@ final class StagedBatch implements AutoCloseable {
         return !dropped.get(index);
     }
 
+    /** The most classes a live job wants. */
+    int topK() {
+        return liveJobs().stream().mapToInt(job -> job.request().topK()).max().orElse(0);
+    }
+
+    /** Whether a live job wants the raw output tensors. */
+    boolean rawOutputs() {
+        return liveJobs().stream().anyMatch(job -> job.request().includeOutputs());
+    }
+
     /** The jobs still waiting for an answer, in batch order. */
     List<Job> liveJobs() {
         List<Job> live = new ArrayList<>(jobs.size());
