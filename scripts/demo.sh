@@ -39,6 +39,7 @@ rm -rf "$repository/shapes-cnn/2"
 
 work=$(mktemp -d)
 log=$work/server.log
+: >"$log"
 server_pid=
 stop_server() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
