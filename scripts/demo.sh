@@ -102,6 +102,7 @@ drop_after=$((frames / 4))
 echo "demo: live update: streaming $frames frames to shapes-cnn; after frame $drop_after its version 2 goes into" \
   "$repository/shapes-cnn/2"
 out=$work/update.out
+: >"$out"
 "${client[@]}" stream --model shapes-cnn --synthetic --frames "$frames" >"$out" &
 client_pid=$!
 tail -n +1 -f --pid="$client_pid" "$out" &
