@@ -39,6 +39,7 @@ rm -rf "$repository/shapes-cnn/2"
 
 work=$(mktemp -d)
 log=$work/server.log
+: >"$log"
 server_pid=
 stop_server() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
@@ -101,6 +102,7 @@ drop_after=$((frames / 4))
 echo "demo: live update: streaming $frames frames to shapes-cnn; after frame $drop_after its version 2 goes into" \
   "$repository/shapes-cnn/2"
 out=$work/update.out
+: >"$out"
 "${client[@]}" stream --model shapes-cnn --synthetic --frames "$frames" >"$out" &
 client_pid=$!
 tail -n +1 -f --pid="$client_pid" "$out" &

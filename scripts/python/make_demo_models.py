@@ -158,7 +158,7 @@ def main(repository: str, update_dir: str) -> None:
         ("shapes-vit", "ViT", "A small Vision Transformer", lambda: VisionTransformer(patch_size=16, **encoder), 12,
          2e-3),
         ("shapes-hybrid", "hybrid", "A small hybrid: a convolutional stem whose 4x4 feature map is a transformer's"
-         " tokens", lambda: VisionTransformer(patch_size=16, conv_stem_configs=conv_stem, **encoder), 8, 2e-3),
+         " tokens", lambda: VisionTransformer(patch_size=16, conv_stem_configs=conv_stem, **encoder), 8, 1e-3),
     ]
     trained = {}
     os.makedirs(repository, exist_ok=True)

@@ -36,9 +36,10 @@ import java.util.function.LongFunction;
  * A fake InferenceService that records what it receives. Models: "shapes" answers every image with the label
  * {@link #label} (score 0.9) then "square"; "hang" never answers a Predict (until the call is cancelled); "missing"
  * and every other name are NOT_FOUND. Streams echo each frame's id; a frame without an image gets a FrameError; in
- * latest-only mode even frame ids are reported skipped; each result names the model version {@link #modelVersion} gives
- * for its frame id (none by default), so a test can update the model mid-stream. With {@link #readStreamsAutomatically} false, a stream reads
- * its next message only when the test calls {@link FakeStream#request}.
+ * latest-only mode even frame ids are reported skipped; each result names the model version {@link #modelVersion}
+ * gives for its frame id (none by default), so a test can update the model mid-stream. With
+ * {@link #readStreamsAutomatically} false, a stream reads its next message only when the test calls
+ * {@link FakeStream#request}.
  */
 public final class FakeInferenceService extends InferenceServiceGrpc.InferenceServiceImplBase {
 

@@ -2,6 +2,7 @@ package dev.fovea.server.grpc;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -16,6 +17,7 @@ import dev.fovea.server.ModelFolders;
 import dev.fovea.server.TestImages;
 import dev.fovea.server.TestServer;
 import dev.fovea.server.repository.ModelRepository;
+import dev.fovea.server.repository.ServedModel;
 import dev.fovea.v1.GetModelRequest;
 import dev.fovea.v1.InferenceServiceGrpc;
 import dev.fovea.v1.ListModelsRequest;
@@ -261,6 +263,12 @@ class ModelControlTest {
         models.rescan().join();
         assertEquals("2", predict("cnn", "").getModelVersion());
         assertEquals("1", predict("second", "").getModelVersion());
+        List<ServedModel> loaded = models.servedModels();
+        models.rescan().join();
+        assertEquals(loaded.size(), models.servedModels().size());
+        for (int i = 0; i < loaded.size(); i++) {
+            assertSame(loaded.get(i), models.servedModels().get(i), "a rescan keeps unchanged versions as they are");
+        }
 
         ModelFolders.addBrokenVersion(folder, 3);
         models.rescan().join();
