@@ -3,8 +3,11 @@ package dev.fovea.server.model;
 import dev.fovea.torch.DType;
 import dev.fovea.v1.DataType;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
+import java.util.function.Function;
 import java.util.stream.Collectors;
 
 /**
@@ -40,9 +43,25 @@ public enum ElementType {
         this.config = config;
     }
 
+    // Lookups by each vocabulary's name, made once: requests and responses look types up on the hot path.
+    private static final Map<DType, ElementType> BY_NATIVE = index(element -> element.nativeType);
+    private static final Map<DataType, ElementType> BY_WIRE = index(element -> element.wire);
+    private static final Map<String, ElementType> BY_DATATYPE = index(element -> element.datatype);
+    private static final Map<dev.fovea.oip.DataType, ElementType> BY_CONFIG = index(element -> element.config);
+
+    private static <K> Map<K, ElementType> index(Function<ElementType, K> key) {
+        Map<K, ElementType> map = new HashMap<>();
+        for (ElementType element : values()) {
+            if (key.apply(element) != null) {
+                map.put(key.apply(element), element);
+            }
+        }
+        return Map.copyOf(map);
+    }
+
     /** The type of a native tensor; empty for {@link DType#OTHER}, which no protocol names. */
     public static Optional<ElementType> of(DType type) {
-        return Arrays.stream(values()).filter(element -> element.nativeType == type).findFirst();
+        return Optional.ofNullable(BY_NATIVE.get(type));
     }
 
     /** The type of a native tensor that a protocol must name; OTHER is refused with the reason. */
@@ -53,17 +72,17 @@ public enum ElementType {
 
     /** fovea.v1's enum value; empty for DATA_TYPE_UNSPECIFIED and values this server does not know. */
     public static Optional<ElementType> ofWire(DataType wire) {
-        return Arrays.stream(values()).filter(element -> element.wire == wire && wire != null).findFirst();
+        return wire == null ? Optional.empty() : Optional.ofNullable(BY_WIRE.get(wire));
     }
 
     /** An Open Inference Protocol datatype string ({@code FP32}); empty for one Fovea does not carry. */
     public static Optional<ElementType> ofDatatype(String datatype) {
-        return Arrays.stream(values()).filter(element -> element.datatype.equals(datatype)).findFirst();
+        return datatype == null ? Optional.empty() : Optional.ofNullable(BY_DATATYPE.get(datatype));
     }
 
     /** A Triton config data type ({@code TYPE_FP32}); empty for one Fovea does not carry. */
     public static Optional<ElementType> ofConfig(dev.fovea.oip.DataType config) {
-        return Arrays.stream(values()).filter(element -> element.config == config).findFirst();
+        return config == null ? Optional.empty() : Optional.ofNullable(BY_CONFIG.get(config));
     }
 
     /** Every datatype string, for error messages. */
